@@ -1,0 +1,99 @@
+//! Request guards: handlers learn who is calling only through these.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use rocket::http::Status;
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket_db_pools::Database;
+
+use super::session;
+use crate::config::Config;
+use crate::db::users::User;
+use crate::db::Db;
+
+/// The logged-in user. Forwards (401) when nobody is logged in, so protected routes
+/// fall through to the catcher that redirects to /login; errors with 503 only when the
+/// database cannot answer.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: User,
+    pub session_id: i64,
+    /// The provider that made this session ("local", "oidc").
+    pub provider: String,
+}
+
+impl CurrentUser {
+    /// Whether this user may edit or delete a post written by `author_id`.
+    pub fn may_manage(&self, author_id: i64) -> bool {
+        self.user.id == author_id || self.user.is_admin()
+    }
+}
+
+/// The session lookup, done once per request however many guards ask.
+async fn lookup(req: &Request<'_>) -> Result<Option<CurrentUser>, ()> {
+    let cached: &Result<Option<CurrentUser>, ()> = req
+        .local_cache_async(async {
+            let db = Db::fetch(req.rocket()).ok_or(())?;
+            let config = req.rocket().state::<Config>().ok_or(())?;
+            match session::current(db, req.cookies(), &config.auth).await {
+                Ok(found) => Ok(found.map(|s| CurrentUser {
+                    user: s.user(),
+                    session_id: s.session_id,
+                    provider: s.provider,
+                })),
+                Err(e) => {
+                    log::error!("session lookup failed: {e}");
+                    Err(())
+                }
+            }
+        })
+        .await;
+    cached.clone()
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for CurrentUser {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        match lookup(req).await {
+            Ok(Some(user)) => Outcome::Success(user),
+            Ok(None) => Outcome::Forward(Status::Unauthorized),
+            Err(()) => Outcome::Error((Status::ServiceUnavailable, ())),
+        }
+    }
+}
+
+/// The client's address, from the connection itself. Headers such as X-Real-IP or
+/// X-Forwarded-For are ignored: anyone could send them to dodge throttling.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ClientIp {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        Outcome::Success(ClientIp(
+            req.remote()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip()),
+        ))
+    }
+}
+
+/// The User-Agent header, empty when absent.
+pub struct UserAgent(pub String);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for UserAgent {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        Outcome::Success(UserAgent(
+            req.headers()
+                .get_one("User-Agent")
+                .unwrap_or("")
+                .to_string(),
+        ))
+    }
+}

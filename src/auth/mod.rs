@@ -1,0 +1,129 @@
+//! Who may log in and how. Each way of proving identity is an `IdentityProvider`; the
+//! set configured under `auth.providers` is built once at launch and managed, and every
+//! provider ends in the same session row and cookie, so no route asks which one was used.
+
+pub mod csrf;
+pub mod guards;
+pub mod local;
+pub mod password;
+pub mod session;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::db::users::User;
+use crate::db::Pool;
+use crate::error::Error;
+
+pub use guards::{ClientIp, CurrentUser, UserAgent};
+pub use local::LocalProvider;
+
+/// Someone a provider vouched for, mapped to a local account.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user: User,
+    /// The provider's id, kept with the session.
+    pub provider: &'static str,
+}
+
+/// How the login page offers a provider.
+#[derive(Debug, Clone)]
+pub enum LoginEntry {
+    /// The email-and-password form posting to /login.
+    PasswordForm,
+    /// A button that sends the browser to `href`, which starts a redirect-based login.
+    Redirect { label: String, href: String },
+}
+
+/// What the login form submitted.
+pub struct PasswordAttempt<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub client: IpAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown account or wrong secret: deliberately one case, one message.
+    #[error("incorrect email or password")]
+    Invalid,
+    /// Too many recent failures for this account or client.
+    #[error("too many failed attempts; retry in {wait_seconds} s")]
+    Throttled { wait_seconds: i64 },
+    /// This provider does not take passwords.
+    #[error("this provider does not accept passwords")]
+    Unsupported,
+    #[error(transparent)]
+    Internal(#[from] Error),
+}
+
+impl From<sqlx::Error> for LoginError {
+    fn from(e: sqlx::Error) -> Self {
+        LoginError::Internal(e.into())
+    }
+}
+
+#[rocket::async_trait]
+pub trait IdentityProvider: Send + Sync + 'static {
+    /// Stable id stored with each session ("local", "oidc").
+    fn id(&self) -> &'static str;
+
+    /// How /login offers this provider.
+    fn login_entry(&self) -> LoginEntry;
+
+    /// Checks an email and password posted to /login. Providers that log people in by
+    /// redirect answer `LoginError::Unsupported`.
+    async fn authenticate_password(
+        &self,
+        db: &Pool,
+        attempt: PasswordAttempt<'_>,
+    ) -> Result<Identity, LoginError> {
+        let _ = (db, attempt);
+        Err(LoginError::Unsupported)
+    }
+
+    /// Where the browser goes once quire's own session of this provider has ended;
+    /// `None` means quire's home page.
+    async fn after_logout(&self, id_token: Option<&str>) -> Option<String> {
+        let _ = id_token;
+        None
+    }
+}
+
+/// The configured providers, in the order of `auth.providers`.
+#[derive(Clone)]
+pub struct Providers {
+    all: Vec<Arc<dyn IdentityProvider>>,
+    local: Option<Arc<LocalProvider>>,
+}
+
+impl Providers {
+    pub fn new(local: Option<Arc<LocalProvider>>, others: Vec<Arc<dyn IdentityProvider>>) -> Self {
+        let mut all: Vec<Arc<dyn IdentityProvider>> = Vec::new();
+        if let Some(l) = &local {
+            all.push(l.clone());
+        }
+        all.extend(others);
+        Providers { all, local }
+    }
+
+    pub fn all(&self) -> &[Arc<dyn IdentityProvider>] {
+        &self.all
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<&Arc<dyn IdentityProvider>> {
+        self.all.iter().find(|p| p.id() == id)
+    }
+
+    /// The provider behind the login form, if one takes passwords.
+    pub fn password_provider(&self) -> Option<&Arc<dyn IdentityProvider>> {
+        self.all
+            .iter()
+            .find(|p| matches!(p.login_entry(), LoginEntry::PasswordForm))
+    }
+
+    /// Local accounts, for signup, password changes and the command line.
+    pub fn local(&self) -> Option<&Arc<LocalProvider>> {
+        self.local.as_ref()
+    }
+}

@@ -1,0 +1,148 @@
+//! The only place with SQL. Every query goes through one `sqlx::AnyPool`, so the same
+//! functions serve SQLite and PostgreSQL; see `migrations/` for the paired schemas.
+
+pub mod posts;
+pub mod sessions;
+pub mod throttle;
+pub mod users;
+
+use std::time::Duration;
+
+use rocket::figment::Figment;
+use rocket_db_pools::Database;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+/// The application's database, configured under `databases.quire`.
+#[derive(Database)]
+#[database("quire")]
+pub struct Db(pub Pool);
+
+/// A pool over either backend, chosen by the URL's scheme.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    pub inner: AnyPool,
+    pub backend: Backend,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl std::ops::Deref for Pool {
+    type Target = AnyPool;
+    fn deref(&self) -> &AnyPool {
+        &self.inner
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("database configuration: {0}")]
+    Config(#[from] rocket::figment::Error),
+    #[error("databases.quire.url must start with sqlite:// or postgres://, got {0:?}")]
+    Scheme(String),
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend, PoolError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(PoolError::Scheme(url.to_string()))
+        }
+    }
+}
+
+impl Pool {
+    /// Opens a pool; connections are made lazily except the first, so a bad URL or an
+    /// unreachable server is reported at start.
+    pub async fn connect(config: &rocket_db_pools::Config) -> Result<Pool, PoolError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(&config.url)?;
+        let options: AnyConnectOptions = config.url.parse()?;
+        let mut pool = AnyPoolOptions::new()
+            .max_connections(config.max_connections as u32)
+            .min_connections(config.min_connections.unwrap_or(0))
+            .acquire_timeout(Duration::from_secs(config.connect_timeout))
+            .idle_timeout(config.idle_timeout.map(Duration::from_secs));
+        if backend == Backend::Sqlite {
+            // rocket_db_pools' SQLite defaults do not apply under Any: set them here.
+            // WAL lets readers proceed while a post is being written.
+            pool = pool.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            });
+        }
+        let inner = pool.connect_with(options).await?;
+        Ok(Pool { inner, backend })
+    }
+
+    /// Applies pending migrations for this backend. On PostgreSQL sqlx holds an advisory
+    /// lock meanwhile, so instances starting together apply each migration once.
+    pub async fn migrate(&self) -> Result<(), PoolError> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.inner)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.inner)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+}
+
+#[rocket::async_trait]
+impl rocket_db_pools::Pool for Pool {
+    type Connection = sqlx::pool::PoolConnection<sqlx::Any>;
+    type Error = PoolError;
+
+    async fn init(figment: &Figment) -> Result<Self, Self::Error> {
+        let config: rocket_db_pools::Config = figment.extract()?;
+        let pool = Pool::connect(&config).await?;
+        pool.migrate().await?;
+        Ok(pool)
+    }
+
+    async fn get(&self) -> Result<Self::Connection, Self::Error> {
+        Ok(self.inner.acquire().await?)
+    }
+
+    async fn close(&self) {
+        self.inner.close().await;
+    }
+}
+
+/// Succeeds when the database answers a trivial query.
+pub async fn ping(db: &AnyPool) -> sqlx::Result<()> {
+    sqlx::query("SELECT 1").execute(db).await.map(|_| ())
+}
+
+/// Current time as unix seconds, the unit of every timestamp column.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// True when the error is a unique-constraint violation, on either backend.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
+}

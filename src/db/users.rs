@@ -1,0 +1,112 @@
+use sqlx::{AnyPool, FromRow};
+
+use super::{is_unique_violation, now};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct User {
+    pub id: i64,
+    pub kind: String,
+    pub email: String,
+    pub name: String,
+    pub is_admin: i64,
+}
+
+impl User {
+    pub fn is_admin(&self) -> bool {
+        self.is_admin != 0
+    }
+}
+
+/// A local account with its password hash, for verifying a login.
+#[derive(Debug, Clone, FromRow)]
+pub struct Credentials {
+    pub id: i64,
+    pub password_hash: Option<String>,
+}
+
+pub struct NewLocalUser<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub password_hash: &'a str,
+    pub is_admin: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InsertError {
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+const COLUMNS: &str = "id, kind, email, name, is_admin";
+
+pub async fn by_id(db: &AnyPool, id: i64) -> sqlx::Result<Option<User>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// The local account with this (already normalized) email, if any.
+pub async fn local_by_email(db: &AnyPool, email: &str) -> sqlx::Result<Option<User>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM users WHERE kind = 'local' AND email = $1"
+    ))
+    .bind(email)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn local_credentials(db: &AnyPool, email: &str) -> sqlx::Result<Option<Credentials>> {
+    sqlx::query_as("SELECT id, password_hash FROM users WHERE kind = 'local' AND email = $1")
+        .bind(email)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn password_hash(db: &AnyPool, id: i64) -> sqlx::Result<Option<String>> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.and_then(|(h,)| h))
+}
+
+/// Creates a local account. The unique index on local emails decides races, so two
+/// signups for one address yield one account and one `EmailTaken`.
+pub async fn insert_local(db: &AnyPool, new: NewLocalUser<'_>) -> Result<User, InsertError> {
+    let res: sqlx::Result<(i64,)> = sqlx::query_as(
+        "INSERT INTO users (kind, email, name, password_hash, is_admin, created_at) \
+         VALUES ('local', $1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(new.email)
+    .bind(new.name)
+    .bind(new.password_hash)
+    .bind(new.is_admin as i64)
+    .bind(now())
+    .fetch_one(db)
+    .await;
+    match res {
+        Ok((id,)) => Ok(User {
+            id,
+            kind: "local".into(),
+            email: new.email.to_string(),
+            name: new.name.to_string(),
+            is_admin: new.is_admin as i64,
+        }),
+        Err(e) if is_unique_violation(&e) => Err(InsertError::EmailTaken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Replaces the password hash; returns false when no such user exists.
+pub async fn update_password(db: &AnyPool, id: i64, hash: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}

@@ -1,0 +1,71 @@
+//! One error type for handlers. Its responder logs internal causes and hands only the
+//! status to the themed catchers, so nothing internal reaches a page.
+
+use rocket::http::Status;
+use rocket::response::{self, Responder};
+use rocket::Request;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    /// The database could not be reached (down, or every connection busy).
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
+    #[error("database: {0}")]
+    Database(sqlx::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn status(&self) -> Status {
+        match self {
+            Error::NotFound => Status::NotFound,
+            Error::Forbidden => Status::Forbidden,
+            Error::Unavailable(_) => Status::ServiceUnavailable,
+            Error::Database(_) | Error::Internal(_) => Status::InternalServerError,
+        }
+    }
+
+    pub fn internal(what: impl std::fmt::Display) -> Error {
+        Error::Internal(what.to_string())
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Error {
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Error::Unavailable(e),
+            sqlx::Error::Database(ref db) if is_busy(db.as_ref()) => Error::Unavailable(e),
+            e => Error::Database(e),
+        }
+    }
+}
+
+/// SQLite's "database is locked" and PostgreSQL's connection-loss and shutdown codes
+/// are passing conditions, not defects.
+fn is_busy(e: &dyn sqlx::error::DatabaseError) -> bool {
+    matches!(
+        e.code().as_deref(),
+        Some("5" | "6" | "57P01" | "57P02" | "57P03" | "08000" | "08003" | "08006")
+    )
+}
+
+impl<'r> Responder<'r, 'static> for Error {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        let status = self.status();
+        if status.code >= 500 {
+            log::error!("{} {}: {self}", req.method(), req.uri());
+        }
+        Err(status)
+    }
+}

@@ -1,0 +1,73 @@
+//! quire: a self-hostable blog whose authors log in with local accounts (and, through
+//! the same `IdentityProvider` trait, external providers).
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod render;
+pub mod web;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rocket::fairing::AdHoc;
+use rocket::figment::Figment;
+use rocket::{Build, Rocket};
+use rocket_db_pools::Database;
+use rocket_dyn_templates::Template;
+
+use auth::{LocalProvider, Providers};
+use config::Config;
+use db::Db;
+
+/// Builds the application from a figment (see `config::figment` for the one `quire
+/// serve` uses; tests pass their own). Configuration errors stop launch with a message
+/// naming the key.
+pub fn build(figment: Figment) -> Rocket<Build> {
+    let override_dir: Option<PathBuf> = figment.extract_inner("template_dir").ok();
+    let figment = figment
+        .merge(("template_dir", web::assets::empty_template_dir()))
+        // Client addresses come from the connection only (see `auth::ClientIp`).
+        .merge(("ip_header", false));
+    rocket::custom(figment)
+        .attach(AdHoc::try_on_ignite(
+            "quire configuration",
+            |rocket| async move {
+                match configure(&rocket) {
+                    Ok((config, providers)) => Ok(rocket.manage(config).manage(providers)),
+                    Err(e) => {
+                        log::error!("{e}");
+                        Err(rocket)
+                    }
+                }
+            },
+        ))
+        .attach(Db::init())
+        .attach(Template::try_custom(move |engines| {
+            web::assets::register_templates(&mut engines.tera, override_dir.as_deref())
+                .map_err(Into::into)
+        }))
+        .attach(web::headers::SecurityHeaders)
+        .mount("/", web::routes())
+        .register("/", web::catchers::catchers())
+}
+
+fn configure(rocket: &Rocket<Build>) -> Result<(Config, Providers), String> {
+    let config = Config::from_figment(rocket.figment())?;
+    let a = config.auth.argon2;
+    let owasp = config::Argon2Config::default();
+    if a.memory_kib < owasp.memory_kib || a.iterations < owasp.iterations {
+        log::warn!(
+            "auth.argon2 is below OWASP's minimum (m={} KiB, t={}): acceptable for tests only",
+            owasp.memory_kib,
+            owasp.iterations
+        );
+    }
+    let local = if config.auth.providers.iter().any(|p| p == "local") {
+        Some(Arc::new(LocalProvider::new(&config.auth)?))
+    } else {
+        None
+    };
+    Ok((config, Providers::new(local, Vec::new())))
+}

@@ -1,0 +1,188 @@
+//! The author's account: active sessions and the password.
+
+use rocket::http::{CookieJar, Status};
+use rocket::response::{Flash, Redirect};
+use rocket::{get, post, routes, FromForm, Route, State};
+use rocket_dyn_templates::Template;
+use serde::Serialize;
+
+use super::{human_time, Frame};
+use crate::auth::csrf::{CsrfForm, Submit};
+use crate::auth::local::{FieldErrors, SetPasswordError};
+use crate::auth::{session, CurrentUser, Providers};
+use crate::db::sessions::{self, SessionInfo};
+use crate::db::{now, Db};
+use crate::error::{Error, Result};
+
+pub fn routes() -> Vec<Route> {
+    routes![account, end_session, end_other_sessions, change_password]
+}
+
+#[derive(Serialize)]
+struct SessionView {
+    id: i64,
+    browser: String,
+    started: String,
+    last_seen: String,
+    remember: bool,
+    current: bool,
+}
+
+/// "Firefox 120 on Linux", or "Unknown browser".
+pub fn describe_browser(user_agent: &str) -> String {
+    match woothee::parser::Parser::new().parse(user_agent) {
+        Some(r) if r.name != "UNKNOWN" => {
+            let major = r.version.split('.').next().unwrap_or("");
+            let os = if r.os == "UNKNOWN" {
+                String::new()
+            } else {
+                format!(" on {}", r.os)
+            };
+            format!("{} {}{}", r.name, major, os).replace("  ", " ")
+        }
+        _ if user_agent.is_empty() => "Unknown browser".into(),
+        _ => user_agent.chars().take(60).collect(),
+    }
+}
+
+#[derive(Serialize)]
+struct AccountPage {
+    frame: Frame,
+    sessions: Vec<SessionView>,
+    has_password: bool,
+    min_password_length: usize,
+    errors: FieldErrors,
+}
+
+async fn account_page(
+    db: &Db,
+    frame: Frame,
+    user: &CurrentUser,
+    providers: &Providers,
+    errors: FieldErrors,
+) -> Result<Template> {
+    let rows = sessions::list_for_user(&db.0, user.user.id, now()).await?;
+    let sessions = rows
+        .into_iter()
+        .map(|s: SessionInfo| SessionView {
+            id: s.id,
+            browser: describe_browser(&s.user_agent),
+            started: human_time(s.created_at),
+            last_seen: human_time(s.last_seen_at),
+            remember: s.remember != 0,
+            current: s.id == user.session_id,
+        })
+        .collect();
+    let local = providers.local().filter(|_| user.user.kind == "local");
+    Ok(Template::render(
+        "account.html",
+        AccountPage {
+            frame,
+            sessions,
+            has_password: local.is_some(),
+            min_password_length: local.map_or(0, |l| l.min_password_length()),
+            errors,
+        },
+    ))
+}
+
+#[get("/account")]
+async fn account(
+    db: &Db,
+    frame: Frame,
+    user: CurrentUser,
+    providers: &State<Providers>,
+) -> Result<Template> {
+    account_page(db, frame, &user, providers, FieldErrors::new()).await
+}
+
+/// Ends one of the user's sessions; ending the current one logs out here.
+#[post("/account/sessions/<id>/end", data = "<_form>")]
+async fn end_session(
+    db: &Db,
+    cookies: &CookieJar<'_>,
+    user: CurrentUser,
+    id: i64,
+    _form: CsrfForm<Submit>,
+) -> Result<Flash<Redirect>> {
+    if id == user.session_id {
+        session::end(&db.0, cookies).await?;
+        return Ok(Flash::success(Redirect::to("/"), "You are logged out."));
+    }
+    if !sessions::delete_for_user(&db.0, user.user.id, id).await? {
+        return Err(Error::NotFound);
+    }
+    Ok(Flash::success(
+        Redirect::to("/account"),
+        "That session has ended.",
+    ))
+}
+
+#[post("/account/sessions/others/end", data = "<_form>")]
+async fn end_other_sessions(
+    db: &Db,
+    user: CurrentUser,
+    _form: CsrfForm<Submit>,
+) -> Result<Flash<Redirect>> {
+    let n = sessions::delete_others(&db.0, user.user.id, user.session_id).await?;
+    let msg = match n {
+        0 => "There were no other sessions.".to_string(),
+        1 => "Ended 1 other session.".to_string(),
+        n => format!("Ended {n} other sessions."),
+    };
+    Ok(Flash::success(Redirect::to("/account"), msg))
+}
+
+#[derive(FromForm)]
+struct PasswordForm {
+    #[field(default = String::new())]
+    current_password: String,
+    #[field(default = String::new())]
+    new_password: String,
+}
+
+/// Changes the password after checking the current one, and ends every other session:
+/// whoever might have known the old password is logged out everywhere.
+#[post("/account/password", data = "<form>")]
+async fn change_password(
+    db: &Db,
+    frame: Frame,
+    user: CurrentUser,
+    providers: &State<Providers>,
+    form: CsrfForm<PasswordForm>,
+) -> Result<std::result::Result<Flash<Redirect>, (Status, Template)>> {
+    let form = form.0;
+    let Some(local) = providers.local().filter(|_| user.user.kind == "local") else {
+        return Err(Error::NotFound);
+    };
+    let mut errors = FieldErrors::new();
+    if !local
+        .verify_current(&db.0, user.user.id, &form.current_password)
+        .await?
+    {
+        errors.insert(
+            "current_password",
+            vec!["That is not your current password.".into()],
+        );
+    } else {
+        match local
+            .set_password(&db.0, &user.user, &form.new_password)
+            .await
+        {
+            Ok(()) => {}
+            Err(SetPasswordError::Refused(msg)) => {
+                errors.insert("new_password", vec![msg]);
+            }
+            Err(SetPasswordError::Internal(e)) => return Err(e),
+        }
+    }
+    if !errors.is_empty() {
+        let page = account_page(db, frame, &user, providers, errors).await?;
+        return Ok(Err((Status::UnprocessableEntity, page)));
+    }
+    sessions::delete_others(&db.0, user.user.id, user.session_id).await?;
+    Ok(Ok(Flash::success(
+        Redirect::to("/account"),
+        "Password changed. Every other session has been logged out.",
+    )))
+}

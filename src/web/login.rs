@@ -1,0 +1,365 @@
+//! Signup, login and logout.
+
+use rocket::http::{CookieJar, Status};
+use rocket::response::{Flash, Redirect};
+use rocket::{get, post, routes, FromForm, Route, State};
+use rocket_dyn_templates::Template;
+use serde::Serialize;
+
+use super::{local_path, Frame};
+use crate::auth::csrf::{self, CsrfForm, CsrfToken, Submit};
+use crate::auth::local::{FieldErrors, NewAccount, SignupError};
+use crate::auth::session::{self, Start};
+use crate::auth::{
+    ClientIp, CurrentUser, LoginEntry, LoginError, PasswordAttempt, Providers, UserAgent,
+};
+use crate::config::Config;
+use crate::db::{now, sessions, Db};
+use crate::error::{Error, Result};
+
+pub fn routes() -> Vec<Route> {
+    routes![login_form, login, signup_form, signup, logout]
+}
+
+#[derive(Serialize)]
+struct RedirectEntry {
+    label: String,
+    href: String,
+}
+
+#[derive(Serialize, Default)]
+struct LoginValues {
+    email: String,
+    remember: bool,
+    next: String,
+}
+
+#[derive(Serialize)]
+struct LoginPage {
+    frame: Frame,
+    password_form: bool,
+    redirects: Vec<RedirectEntry>,
+    values: LoginValues,
+    error: Option<String>,
+}
+
+fn login_page(
+    frame: Frame,
+    providers: &Providers,
+    values: LoginValues,
+    error: Option<String>,
+) -> Template {
+    let mut password_form = false;
+    let mut redirects = Vec::new();
+    for p in providers.all() {
+        match p.login_entry() {
+            LoginEntry::PasswordForm => password_form = true,
+            LoginEntry::Redirect { label, href } => {
+                let href = if values.next.is_empty() {
+                    href
+                } else {
+                    format!("{href}?next={}", urlencode(&values.next))
+                };
+                redirects.push(RedirectEntry { label, href })
+            }
+        }
+    }
+    Template::render(
+        "login.html",
+        LoginPage {
+            frame,
+            password_form,
+            redirects,
+            values,
+            error,
+        },
+    )
+}
+
+fn urlencode(s: &str) -> String {
+    rocket::http::RawStr::new(s).percent_encode().to_string()
+}
+
+/// Where to go after logging in: `next` if it is a path on this site, else the dashboard.
+fn after_login(next: &str) -> String {
+    local_path(next)
+        .filter(|p| *p != "/login")
+        .unwrap_or("/dashboard")
+        .to_string()
+}
+
+#[allow(clippy::large_enum_variant)]
+#[derive(rocket::Responder)]
+enum Page {
+    Template(Template),
+    Redirect(Redirect),
+}
+
+#[get("/login?<next>")]
+fn login_form(
+    frame: Frame,
+    csrf: CsrfToken,
+    providers: &State<Providers>,
+    user: Option<CurrentUser>,
+    next: Option<String>,
+) -> Page {
+    let next = next.unwrap_or_default();
+    if user.is_some() {
+        return Page::Redirect(Redirect::to(after_login(&next)));
+    }
+    // With one redirect-based provider and no password form, go straight to it.
+    if let [only] = providers.all() {
+        if let LoginEntry::Redirect { href, .. } = only.login_entry() {
+            let to = match local_path(&next) {
+                Some(n) => format!("{href}?next={}", urlencode(n)),
+                None => href,
+            };
+            return Page::Redirect(Redirect::to(to));
+        }
+    }
+    let values = LoginValues {
+        next: local_path(&next).unwrap_or("").to_string(),
+        ..Default::default()
+    };
+    Page::Template(login_page(frame.with_csrf(csrf), providers, values, None))
+}
+
+#[derive(FromForm)]
+struct LoginForm {
+    #[field(default = String::new())]
+    email: String,
+    #[field(default = String::new())]
+    password: String,
+    remember: bool,
+    #[field(default = String::new())]
+    next: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+#[post("/login", data = "<form>")]
+async fn login(
+    db: &Db,
+    cookies: &CookieJar<'_>,
+    providers: &State<Providers>,
+    config: &State<Config>,
+    ip: ClientIp,
+    agent: UserAgent,
+    frame: Frame,
+    csrf: CsrfToken,
+    form: CsrfForm<LoginForm>,
+) -> Result<std::result::Result<Flash<Redirect>, (Status, Template)>> {
+    let form = form.0;
+    let Some(provider) = providers.password_provider() else {
+        return Err(Error::NotFound);
+    };
+    let values = LoginValues {
+        email: form.email.trim().to_string(),
+        remember: form.remember,
+        next: local_path(&form.next).unwrap_or("").to_string(),
+    };
+    let refuse = |status: Status, msg: String, values: LoginValues| {
+        Ok(Err((
+            status,
+            login_page(
+                frame.clone().with_csrf(csrf.clone()),
+                providers,
+                values,
+                Some(msg),
+            ),
+        )))
+    };
+    if values.email.is_empty() || form.password.is_empty() {
+        return refuse(
+            Status::UnprocessableEntity,
+            "Enter your email and password.".into(),
+            values,
+        );
+    }
+    let attempt = PasswordAttempt {
+        email: &form.email,
+        password: &form.password,
+        client: ip.0,
+    };
+    let identity = match provider.authenticate_password(&db.0, attempt).await {
+        Ok(identity) => identity,
+        Err(LoginError::Invalid) => {
+            return refuse(
+                Status::Unauthorized,
+                "Incorrect email or password.".into(),
+                values,
+            )
+        }
+        Err(LoginError::Throttled { wait_seconds }) => {
+            let msg = format!(
+                "Too many failed attempts. Try again in {}.",
+                wait_words(wait_seconds)
+            );
+            return refuse(Status::TooManyRequests, msg, values);
+        }
+        Err(LoginError::Unsupported) => return Err(Error::NotFound),
+        Err(LoginError::Internal(e)) => return Err(e),
+    };
+    // A fresh session and a fresh CSRF token: nothing from before login carries over.
+    session::end(&db.0, cookies).await?;
+    cookies.remove_private(csrf::COOKIE);
+    session::start(
+        &db.0,
+        cookies,
+        &config.auth,
+        Start {
+            user_id: identity.user.id,
+            provider: identity.provider,
+            remember: form.remember,
+            user_agent: &agent.0,
+        },
+    )
+    .await?;
+    sessions::delete_expired(&db.0, now()).await?;
+    let greeting = format!("Welcome back, {}.", identity.user.name);
+    Ok(Ok(Flash::success(
+        Redirect::to(after_login(&form.next)),
+        greeting,
+    )))
+}
+
+/// "45 seconds", "3 minutes".
+fn wait_words(seconds: i64) -> String {
+    if seconds < 60 {
+        format!("{seconds} second{}", if seconds == 1 { "" } else { "s" })
+    } else {
+        let minutes = (seconds + 59) / 60;
+        format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
+    }
+}
+
+#[derive(Serialize, Default)]
+struct SignupValues {
+    email: String,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct SignupPage {
+    frame: Frame,
+    open: bool,
+    min_password_length: usize,
+    values: SignupValues,
+    errors: FieldErrors,
+}
+
+fn signup_page(
+    frame: Frame,
+    config: &Config,
+    providers: &Providers,
+    values: SignupValues,
+    errors: FieldErrors,
+) -> Template {
+    Template::render(
+        "signup.html",
+        SignupPage {
+            frame,
+            open: config.auth.signup && providers.local().is_some(),
+            min_password_length: config.auth.password_min_length,
+            values,
+            errors,
+        },
+    )
+}
+
+#[get("/signup")]
+fn signup_form(
+    frame: Frame,
+    csrf: CsrfToken,
+    config: &State<Config>,
+    providers: &State<Providers>,
+) -> Template {
+    signup_page(
+        frame.with_csrf(csrf),
+        config,
+        providers,
+        SignupValues::default(),
+        FieldErrors::new(),
+    )
+}
+
+#[derive(FromForm)]
+struct SignupForm {
+    #[field(default = String::new())]
+    email: String,
+    #[field(default = String::new())]
+    name: String,
+    #[field(default = String::new())]
+    password: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+#[post("/signup", data = "<form>")]
+async fn signup(
+    db: &Db,
+    cookies: &CookieJar<'_>,
+    providers: &State<Providers>,
+    config: &State<Config>,
+    agent: UserAgent,
+    frame: Frame,
+    csrf: CsrfToken,
+    form: CsrfForm<SignupForm>,
+) -> Result<std::result::Result<Flash<Redirect>, (Status, Template)>> {
+    let form = form.0;
+    let frame = frame.with_csrf(csrf);
+    let values = SignupValues {
+        email: form.email.trim().to_string(),
+        name: form.name.trim().to_string(),
+    };
+    let local = match providers.local() {
+        Some(local) if config.auth.signup => local,
+        _ => {
+            let page = signup_page(frame, config, providers, values, FieldErrors::new());
+            return Ok(Err((Status::Forbidden, page)));
+        }
+    };
+    let account = NewAccount::new(&form.email, &form.name, &form.password);
+    let user = match local.create_account(&db.0, &account, false).await {
+        Ok(user) => user,
+        Err(SignupError::Invalid(errors)) => {
+            let page = signup_page(frame, config, providers, values, errors);
+            return Ok(Err((Status::UnprocessableEntity, page)));
+        }
+        Err(SignupError::Internal(e)) => return Err(e),
+    };
+    session::end(&db.0, cookies).await?;
+    cookies.remove_private(csrf::COOKIE);
+    let start = Start {
+        user_id: user.id,
+        provider: "local",
+        remember: false,
+        user_agent: &agent.0,
+    };
+    session::start(&db.0, cookies, &config.auth, start).await?;
+    let welcome = format!(
+        "Welcome to {}, {}. Write your first post below.",
+        config.site.title, user.name
+    );
+    Ok(Ok(Flash::success(Redirect::to("/dashboard"), welcome)))
+}
+
+/// Ends the session (the row and the cookie), then goes where the provider says: for a
+/// redirect-based login that may be the provider's own logout page.
+#[post("/logout", data = "<_form>")]
+async fn logout(
+    db: &Db,
+    cookies: &CookieJar<'_>,
+    providers: &State<Providers>,
+    user: Option<CurrentUser>,
+    _form: CsrfForm<Submit>,
+) -> Result<Flash<Redirect>> {
+    session::end(&db.0, cookies).await?;
+    cookies.remove_private(csrf::COOKIE);
+    let mut to = None;
+    if let Some(provider) = user.as_ref().and_then(|u| providers.by_id(&u.provider)) {
+        to = provider.after_logout(None).await;
+    }
+    Ok(Flash::success(
+        Redirect::to(to.unwrap_or_else(|| "/".into())),
+        "You are logged out.",
+    ))
+}

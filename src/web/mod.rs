@@ -1,0 +1,171 @@
+//! Routes by audience. Every page gets a typed context that embeds one `Frame`: the
+//! site, the current user, the flash message and the CSRF token for the nav's forms.
+
+pub mod account;
+pub mod assets;
+pub mod catchers;
+pub mod dashboard;
+pub mod headers;
+pub mod login;
+pub mod public;
+
+use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
+use rocket::Route;
+use serde::Serialize;
+
+use crate::auth::csrf;
+use crate::auth::guards::CurrentUser;
+use crate::auth::Providers;
+use crate::config::Config;
+
+pub fn routes() -> Vec<Route> {
+    let mut routes = Vec::new();
+    routes.extend(public::routes());
+    routes.extend(login::routes());
+    routes.extend(dashboard::routes());
+    routes.extend(account::routes());
+    routes.extend(assets::routes());
+    routes
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    pub name: String,
+    pub email: String,
+    pub is_admin: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlashView {
+    /// "success" or "error".
+    pub kind: String,
+    pub message: String,
+}
+
+/// What every page's layout needs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Frame {
+    pub site_title: String,
+    pub user: Option<UserView>,
+    pub flash: Option<FlashView>,
+    /// Set when the page has forms (always for a logged-in user: the nav's logout).
+    pub csrf_token: Option<String>,
+    pub signup_open: bool,
+}
+
+impl Frame {
+    /// Adds the CSRF token for a page with forms, creating the cookie if needed.
+    pub fn with_csrf(mut self, req_token: csrf::CsrfToken) -> Frame {
+        self.csrf_token = Some(req_token.0);
+        self
+    }
+
+    pub async fn from_request_lenient(req: &Request<'_>) -> Frame {
+        let config = req.rocket().state::<Config>();
+        let user = match req.guard::<CurrentUser>().await {
+            Outcome::Success(u) => Some(u),
+            _ => None,
+        };
+        let flash = match req.guard::<Option<FlashMessage<'_>>>().await {
+            Outcome::Success(Some(f)) => Some(FlashView {
+                kind: if f.kind() == "error" {
+                    "error".into()
+                } else {
+                    "success".into()
+                },
+                message: f.message().to_string(),
+            }),
+            _ => None,
+        };
+        let signup_open = config.is_some_and(|c| c.auth.signup)
+            && req
+                .rocket()
+                .state::<Providers>()
+                .is_some_and(|p| p.local().is_some());
+        Frame {
+            site_title: config.map_or_else(|| "quire".into(), |c| c.site.title.clone()),
+            csrf_token: user.as_ref().map(|_| csrf::token(req).0),
+            user: user.map(|u| UserView {
+                name: u.user.name,
+                email: u.user.email,
+                is_admin: u.user.is_admin != 0,
+            }),
+            flash,
+            signup_open,
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Frame {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        Outcome::Success(Frame::from_request_lenient(req).await)
+    }
+}
+
+/// `next` when it is a path on this site, else None. Refuses `//host`, backslashes
+/// (browsers read `/\host` as `//host`), control characters and anything not an origin URI.
+pub fn local_path(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_control())
+        && next.len() <= 2048
+        && rocket::http::uri::Origin::parse(next).is_ok();
+    ok.then_some(next)
+}
+
+/// "23 Nov 2026" for a unix timestamp.
+pub fn human_date(ts: i64) -> String {
+    let format = time::macros::format_description!("[day padding:none] [month repr:short] [year]");
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+/// "23 Nov 2026, 14:05 UTC" for a unix timestamp.
+pub fn human_time(ts: i64) -> String {
+    let format = time::macros::format_description!(
+        "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
+    );
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+/// RFC 3339, for `<time datetime>` and the feed.
+pub fn iso_time(ts: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_local_paths_are_kept() {
+        for good in ["/", "/dashboard", "/posts/a-b?x=1"] {
+            assert_eq!(local_path(good), Some(good));
+        }
+        for bad in [
+            "//evil.com",
+            "/\\evil.com",
+            "https://evil.com",
+            "evil.com",
+            "/\t/evil.com",
+            "",
+        ] {
+            assert_eq!(local_path(bad), None, "{bad:?}");
+        }
+    }
+}
