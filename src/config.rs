@@ -163,6 +163,17 @@ impl Config {
 /// Rocket's figment with quire's defaults beneath it: `Rocket.toml` (or `ROCKET_CONFIG`),
 /// then `ROCKET_*` variables, over a SQLite file in the working directory.
 pub fn figment() -> Figment {
+    defaults()
+        .merge(Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested())
+        .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global())
+        .select(Profile::from_env_or(
+            "ROCKET_PROFILE",
+            rocket::Config::DEFAULT_PROFILE,
+        ))
+}
+
+/// quire's defaults alone, read from no file or environment (tests start from these).
+pub fn defaults() -> Figment {
     Figment::from(rocket::Config::default())
         .merge(Serialized::defaults(Config::default()))
         .merge(Serialized::default(

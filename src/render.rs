@@ -64,8 +64,8 @@ mod tests {
     fn slugs() {
         assert_eq!(slug_for("Hello, World!"), "hello-world");
         assert_eq!(slug_for("!!!"), "post");
-        assert_eq!(slug_for("🦀"), "post");
+        assert_eq!(slug_for("¿¡ ... !?"), "post");
         assert!(slug_for(&"long words ".repeat(40)).len() <= SLUG_MAX);
-        assert!(!slug_for(&"a".repeat(79) + " b").ends_with('-'));
+        assert!(!slug_for(&("a".repeat(79) + " b")).ends_with('-'));
     }
 }

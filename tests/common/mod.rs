@@ -1,0 +1,242 @@
+//! The test harness: `TestApp` owns a temporary directory with its own SQLite database
+//! and builds quire from a figment, as `quire serve` does. Each `Browser` is a separate
+//! Rocket instance with its own cookie jar over the same database, so tests can act as
+//! two people (or two instances behind a load balancer).
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rocket::figment::Figment;
+use rocket::http::{ContentType, Header, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const OTHER_PASSWORD: &str = "plankton umbrella xylophone quarry";
+pub const SECRET_KEY: &str =
+    "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk+Ee4YTyKSx1i9lHd5u8FVvg5JTGnVbrHsgYhwpC0BNg==";
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+pub struct TestApp {
+    pub browser: Browser,
+    pub figment: Figment,
+    pub dir: TempDir,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Browser;
+    fn deref(&self) -> &Browser {
+        &self.browser
+    }
+}
+
+pub struct Browser {
+    pub client: Client,
+}
+
+/// The figment a test app starts from: quire's defaults, a fresh SQLite file, a fixed
+/// secret key, and argon2 lowered so the suite stays fast (one test pins production).
+pub fn test_figment(dir: &TempDir) -> Figment {
+    let db = dir.path().join("quire.sqlite");
+    quire::config::defaults()
+        .merge(("secret_key", SECRET_KEY))
+        .merge((
+            "log_level",
+            std::env::var("QUIRE_TEST_LOG").unwrap_or_else(|_| "off".into()),
+        ))
+        .merge((
+            "databases.quire.url",
+            format!("sqlite://{}?mode=rwc", db.display()),
+        ))
+        .merge(("databases.quire.max_connections", 4))
+        .merge(("auth.argon2.memory_kib", 64))
+        .merge(("auth.argon2.iterations", 1))
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|f| f).await
+    }
+
+    /// Spawns with the test figment adjusted by `tweak` (e.g. `.merge(("auth.signup", false))`).
+    pub async fn spawn_with(tweak: impl FnOnce(Figment) -> Figment) -> TestApp {
+        let dir = tempfile::Builder::new()
+            .prefix("quire-test-")
+            .tempdir()
+            .expect("temp dir");
+        let figment = tweak(test_figment(&dir));
+        let browser = Browser::launch(figment.clone()).await;
+        TestApp {
+            browser,
+            figment,
+            dir,
+        }
+    }
+
+    /// Another browser (its own cookies) on the same site and database.
+    pub async fn new_browser(&self) -> Browser {
+        Browser::launch(self.figment.clone()).await
+    }
+
+    /// A direct connection to the app's database, for arranging and asserting.
+    pub async fn db(&self) -> quire::db::Pool {
+        let config: rocket_db_pools::Config = self
+            .figment
+            .extract_inner("databases.quire")
+            .expect("database config");
+        quire::db::Pool::connect(&config).await.expect("database")
+    }
+
+    /// Signs up a fresh author in a new browser and returns that browser, logged in.
+    pub async fn author(&self, name: &str) -> (Browser, String) {
+        let b = self.new_browser().await;
+        let email = unique_email(name);
+        let status = b.signup(&email, name, PASSWORD).await.status();
+        assert_eq!(status, Status::SeeOther, "signup of {email} failed");
+        (b, email)
+    }
+}
+
+/// An email no other test uses.
+pub fn unique_email(name: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{}.{n}@example.com", name.to_lowercase().replace(' ', "."))
+}
+
+impl Browser {
+    pub async fn launch(figment: Figment) -> Browser {
+        let client = Client::tracked(quire::build(figment))
+            .await
+            .expect("quire launches");
+        Browser { client }
+    }
+
+    pub async fn get(&self, path: &str) -> LocalResponse<'_> {
+        self.client.get(path.to_string()).dispatch().await
+    }
+
+    pub async fn get_text(&self, path: &str) -> (Status, String) {
+        let res = self.get(path).await;
+        let status = res.status();
+        (status, res.into_string().await.unwrap_or_default())
+    }
+
+    /// This browser's CSRF token, fetching a page that sets one if needed.
+    pub async fn csrf_token(&self) -> String {
+        if let Some(c) = self.client.cookies().get_private("quire_csrf") {
+            return c.value().to_string();
+        }
+        self.get("/signup").await;
+        self.client
+            .cookies()
+            .get_private("quire_csrf")
+            .expect("a page with a form sets the CSRF cookie")
+            .value()
+            .to_string()
+    }
+
+    /// Posts a urlencoded form with this browser's CSRF token added.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> LocalResponse<'_> {
+        let token = self.csrf_token().await;
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", &token)];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &encode(&all)).await
+    }
+
+    /// Posts a urlencoded body exactly as given (no CSRF token added).
+    pub async fn post_raw(&self, path: &str, body: &str) -> LocalResponse<'_> {
+        self.client
+            .post(path.to_string())
+            .header(ContentType::Form)
+            .header(Header::new(
+                "User-Agent",
+                "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+            ))
+            .body(body.to_string())
+            .dispatch()
+            .await
+    }
+
+    pub async fn signup(&self, email: &str, name: &str, password: &str) -> LocalResponse<'_> {
+        self.post_form(
+            "/signup",
+            &[("email", email), ("name", name), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> LocalResponse<'_> {
+        self.post_form("/login", &[("email", email), ("password", password)])
+            .await
+    }
+
+    pub async fn login_remembered(&self, email: &str, password: &str) -> LocalResponse<'_> {
+        self.post_form(
+            "/login",
+            &[
+                ("email", email),
+                ("password", password),
+                ("remember", "true"),
+            ],
+        )
+        .await
+    }
+
+    pub async fn logout(&self) -> LocalResponse<'_> {
+        self.post_form("/logout", &[]).await
+    }
+
+    /// Creates a post and returns its slug (from the redirect to it).
+    pub async fn create_post(&self, title: &str, body: &str, publish: bool) -> String {
+        let mut fields = vec![("title", title), ("body", body)];
+        if publish {
+            fields.push(("publish", "true"));
+        }
+        let res = self.post_form("/posts", &fields).await;
+        assert_eq!(res.status(), Status::SeeOther, "creating {title:?}");
+        let to = location(&res);
+        to.strip_prefix("/posts/")
+            .expect("redirect to the post")
+            .to_string()
+    }
+
+    /// True when this browser is logged in (the dashboard answers instead of redirecting).
+    pub async fn is_logged_in(&self) -> bool {
+        self.get("/dashboard").await.status() == Status::Ok
+    }
+}
+
+pub fn location(res: &LocalResponse<'_>) -> String {
+    res.headers().get_one("Location").unwrap_or("").to_string()
+}
+
+pub fn encode(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Every `Set-Cookie` header of a response, for asserting cookie attributes.
+pub fn set_cookies(res: &LocalResponse<'_>) -> Vec<String> {
+    res.headers()
+        .get("Set-Cookie")
+        .map(str::to_string)
+        .collect()
+}

@@ -1,0 +1,15 @@
+//! One integration-test binary: each module is a user story, each test owns a fresh
+//! database through `common::TestApp`.
+
+mod common;
+
+mod accounts;
+mod cli;
+mod config;
+mod csrf;
+mod login;
+mod posts;
+mod public;
+mod security;
+mod sessions;
+mod signup;
