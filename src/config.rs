@@ -14,7 +14,7 @@ pub const PASSWORD_MIN_FLOOR: usize = 8;
 /// Longest password accepted (in characters): generous for passphrases, bounded for cost.
 pub const PASSWORD_MAX: usize = 1024;
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
     pub auth: AuthConfig,
@@ -96,14 +96,6 @@ impl Default for AuthConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            auth: AuthConfig::default(),
-            site: SiteConfig::default(),
-        }
-    }
-}
 
 impl Config {
     /// Reads and checks the configuration; the error names the offending key.

@@ -83,10 +83,7 @@ impl LocalProvider {
         let mut errors = FieldErrors::new();
         if let Err(e) = account.validate() {
             for (field, errs) in e.field_errors() {
-                let key = match field.as_ref() {
-                    "email" => "email",
-                    _ => "name",
-                };
+                let key = if field == "email" { "email" } else { "name" };
                 for err in errs {
                     let msg = err
                         .message

@@ -41,7 +41,7 @@ impl std::ops::Deref for Pool {
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
     #[error("database configuration: {0}")]
-    Config(#[from] rocket::figment::Error),
+    Config(Box<rocket::figment::Error>),
     #[error("databases.quire.url must start with sqlite:// or postgres://, got {0:?}")]
     Scheme(String),
     #[error("database: {0}")]
@@ -117,7 +117,7 @@ impl rocket_db_pools::Pool for Pool {
     type Error = PoolError;
 
     async fn init(figment: &Figment) -> Result<Self, Self::Error> {
-        let config: rocket_db_pools::Config = figment.extract()?;
+        let config: rocket_db_pools::Config = figment.extract().map_err(|e| PoolError::Config(Box::new(e)))?;
         let pool = Pool::connect(&config).await?;
         pool.migrate().await?;
         Ok(pool)

@@ -154,7 +154,7 @@ impl Browser {
                 "User-Agent",
                 "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
             ))
-            .body(body.to_string())
+            .body(body)
             .dispatch()
             .await
     }
