@@ -96,7 +96,6 @@ impl Default for AuthConfig {
     }
 }
 
-
 impl Config {
     /// Reads and checks the configuration; the error names the offending key.
     pub fn from_figment(figment: &Figment) -> Result<Config, String> {

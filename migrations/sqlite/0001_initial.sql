@@ -1,11 +1,12 @@
 -- Timestamps are unix seconds and flags are 0/1 integers, so that the same queries decode
--- identically through sqlx's Any driver on SQLite and PostgreSQL.
+-- identically through sqlx's Any driver on SQLite and PostgreSQL. Columns are NOT NULL
+-- with an "absent" value ('' or 0): sqlx 0.7's Any driver cannot decode NULL into Option.
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     kind          TEXT    NOT NULL,              -- 'local' or 'oidc'
     email         TEXT    NOT NULL,              -- trimmed and lowercased
     name          TEXT    NOT NULL,
-    password_hash TEXT,                          -- NULL for accounts without a local password
+    password_hash TEXT    NOT NULL DEFAULT '', -- '' for accounts without a local password
     is_admin      INTEGER NOT NULL DEFAULT 0,
     created_at    BIGINT  NOT NULL
 );
@@ -34,7 +35,7 @@ CREATE TABLE posts (
     body_md      TEXT    NOT NULL,
     body_html    TEXT    NOT NULL,               -- rendered and sanitized when saved
     published    INTEGER NOT NULL DEFAULT 0,
-    published_at BIGINT,
+    published_at BIGINT   NOT NULL DEFAULT 0,   -- 0 until first published
     created_at   BIGINT  NOT NULL,
     updated_at   BIGINT  NOT NULL
 );

@@ -234,7 +234,10 @@ impl IdentityProvider for LocalProvider {
         }
 
         let creds = users::local_credentials(db, &email).await?;
-        let hash = creds.as_ref().and_then(|c| c.password_hash.as_deref());
+        let hash = creds
+            .as_ref()
+            .map(|c| c.password_hash.as_str())
+            .filter(|h| !h.is_empty());
         let ok = self.hasher.verify(attempt.password, hash).await?;
         if let (true, Some(creds)) = (ok, creds.as_ref()) {
             throttle::clear(db, &account_key).await?;

@@ -117,7 +117,9 @@ impl rocket_db_pools::Pool for Pool {
     type Error = PoolError;
 
     async fn init(figment: &Figment) -> Result<Self, Self::Error> {
-        let config: rocket_db_pools::Config = figment.extract().map_err(|e| PoolError::Config(Box::new(e)))?;
+        let config: rocket_db_pools::Config = figment
+            .extract()
+            .map_err(|e| PoolError::Config(Box::new(e)))?;
         let pool = Pool::connect(&config).await?;
         pool.migrate().await?;
         Ok(pool)

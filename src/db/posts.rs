@@ -13,7 +13,8 @@ pub struct Post {
     pub body_md: String,
     pub body_html: String,
     pub published: i64,
-    pub published_at: Option<i64>,
+    /// 0 until first published.
+    pub published_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -21,6 +22,11 @@ pub struct Post {
 impl Post {
     pub fn is_published(&self) -> bool {
         self.published != 0
+    }
+
+    /// The date readers see: first publication, or the last edit of a draft.
+    pub fn shown_date(&self) -> i64 {
+        shown_date(self.published_at, self.updated_at)
     }
 }
 
@@ -31,9 +37,25 @@ pub struct PostSummary {
     pub title: String,
     pub author_name: String,
     pub published: i64,
-    pub published_at: Option<i64>,
+    /// 0 until first published.
+    pub published_at: i64,
     pub updated_at: i64,
     pub body_html: String,
+}
+
+impl PostSummary {
+    /// The date readers see: first publication, or the last edit of a draft.
+    pub fn shown_date(&self) -> i64 {
+        shown_date(self.published_at, self.updated_at)
+    }
+}
+
+fn shown_date(published_at: i64, updated_at: i64) -> i64 {
+    if published_at > 0 {
+        published_at
+    } else {
+        updated_at
+    }
 }
 
 pub struct NewPost<'a> {
@@ -110,7 +132,7 @@ pub async fn insert(db: &AnyPool, new: &NewPost<'_>, base_slug: &str) -> sqlx::R
         .bind(new.body_md)
         .bind(new.body_html)
         .bind(new.published as i64)
-        .bind(new.published.then_some(new.now))
+        .bind(if new.published { new.now } else { 0 })
         .bind(new.now)
         .execute(db)
         .await;
@@ -148,7 +170,7 @@ async fn next_free_slug(db: &AnyPool, base: &str) -> sqlx::Result<String> {
 pub async fn update(db: &AnyPool, id: i64, up: &PostUpdate<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE posts SET title = $1, body_md = $2, body_html = $3, published = $4, \
-         published_at = CASE WHEN $4 = 1 AND published_at IS NULL THEN $5 ELSE published_at END, \
+         published_at = CASE WHEN $4 = 1 AND published_at = 0 THEN $5 ELSE published_at END, \
          updated_at = $5 WHERE id = $6",
     )
     .bind(up.title)

@@ -21,7 +21,8 @@ impl User {
 #[derive(Debug, Clone, FromRow)]
 pub struct Credentials {
     pub id: i64,
-    pub password_hash: Option<String>,
+    /// Empty for accounts without a local password.
+    pub password_hash: String,
 }
 
 pub struct NewLocalUser<'a> {
@@ -65,13 +66,13 @@ pub async fn local_credentials(db: &AnyPool, email: &str) -> sqlx::Result<Option
         .await
 }
 
+/// The user's password hash; None when the user has no local password.
 pub async fn password_hash(db: &AnyPool, id: i64) -> sqlx::Result<Option<String>> {
-    let row: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
-    Ok(row.and_then(|(h,)| h))
+    let row: Option<(String,)> = sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|(h,)| h).filter(|h| !h.is_empty()))
 }
 
 /// Creates a local account. The unique index on local emails decides races, so two

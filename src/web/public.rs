@@ -34,7 +34,7 @@ pub struct ListItem {
 
 impl From<&PostSummary> for ListItem {
     fn from(p: &PostSummary) -> Self {
-        let ts = p.published_at.unwrap_or(p.updated_at);
+        let ts = p.shown_date();
         ListItem {
             slug: p.slug.clone(),
             title: p.title.clone(),
@@ -106,7 +106,7 @@ async fn show_post(
     if !post.is_published() && !is_author {
         return Err(Error::NotFound);
     }
-    let ts = post.published_at.unwrap_or(post.updated_at);
+    let ts = post.shown_date();
     Ok(Template::render(
         "post.html",
         PostPage {
@@ -169,7 +169,7 @@ async fn feed(db: &Db, config: &State<Config>, base: BaseUrl) -> Result<(Content
                 id: url.clone(),
                 title: Text::plain(p.title.clone()),
                 updated: to_time(p.updated_at),
-                published: p.published_at.map(to_time),
+                published: Some(to_time(p.published_at)),
                 authors: vec![Person {
                     name: p.author_name.clone(),
                     ..Default::default()

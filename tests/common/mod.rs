@@ -197,9 +197,10 @@ impl Browser {
         let res = self.post_form("/posts", &fields).await;
         assert_eq!(res.status(), Status::SeeOther, "creating {title:?}");
         let to = location(&res);
-        to.strip_prefix("/posts/")
-            .expect("redirect to the post")
-            .to_string()
+        match to.strip_prefix("/posts/") {
+            Some(slug) => slug.to_string(),
+            None => panic!("creating {title:?} redirected to {to:?}, not to the post"),
+        }
     }
 
     /// True when this browser is logged in (the dashboard answers instead of redirecting).
