@@ -174,12 +174,6 @@ pub fn defaults() -> Figment {
         .merge(Serialized::default("databases.quire.max_connections", 16))
         .merge(Serialized::default("databases.quire.connect_timeout", 5))
         .merge(Serialized::default("limits.form", "2 MiB"))
-        .merge(Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested())
-        .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global())
-        .select(Profile::from_env_or(
-            "ROCKET_PROFILE",
-            rocket::Config::DEFAULT_PROFILE,
-        ))
 }
 
 /// When no `secret_key` is configured, uses the one kept beside the SQLite database,

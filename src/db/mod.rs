@@ -134,6 +134,25 @@ impl rocket_db_pools::Pool for Pool {
     }
 }
 
+/// Runs an `INSERT/UPDATE ... RETURNING` to completion and returns its one row.
+/// `fetch_one` would stop at the first row, and sqlx's SQLite driver only commits the
+/// implicit transaction when the statement finishes, so the write could be lost
+/// (sqlx issues 2099 and 3430).
+pub async fn fetch_returning<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,
+    db: &AnyPool,
+) -> sqlx::Result<O>
+where
+    O: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+{
+    query
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(sqlx::Error::RowNotFound)
+}
+
 /// Succeeds when the database answers a trivial query.
 pub async fn ping(db: &AnyPool) -> sqlx::Result<()> {
     sqlx::query("SELECT 1").execute(db).await.map(|_| ())

@@ -51,7 +51,7 @@ pub struct NewSession<'a> {
 }
 
 pub async fn insert(db: &AnyPool, s: NewSession<'_>) -> sqlx::Result<i64> {
-    let (id,): (i64,) = sqlx::query_as(
+    let (id,): (i64,) = super::fetch_returning(sqlx::query_as(
         "INSERT INTO sessions (token_hash, user_id, provider, remember, user_agent, \
          created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING id",
     )
@@ -62,7 +62,7 @@ pub async fn insert(db: &AnyPool, s: NewSession<'_>) -> sqlx::Result<i64> {
     .bind(s.user_agent)
     .bind(s.now)
     .bind(s.expires_at)
-    .fetch_one(db)
+    , db)
     .await?;
     Ok(id)
 }

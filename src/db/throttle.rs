@@ -16,8 +16,9 @@ pub async fn wait_seconds(db: &AnyPool, key: &str, now: i64) -> sqlx::Result<i64
 /// Counts one failure for `key` and returns the failures counted in its current window.
 /// A single upsert, so concurrent failures on several instances are all counted.
 pub async fn record_failure(db: &AnyPool, key: &str, now: i64, window: i64) -> sqlx::Result<i64> {
-    let (failures,): (i64,) = sqlx::query_as(
-        "INSERT INTO login_throttle (key, failures, window_start, locked_until, updated_at) \
+    let (failures,): (i64,) = super::fetch_returning(
+        sqlx::query_as(
+            "INSERT INTO login_throttle (key, failures, window_start, locked_until, updated_at) \
          VALUES ($1, 1, $2, 0, $2) \
          ON CONFLICT (key) DO UPDATE SET \
            failures = CASE WHEN login_throttle.window_start <= $3 THEN 1 \
@@ -26,11 +27,12 @@ pub async fn record_failure(db: &AnyPool, key: &str, now: i64, window: i64) -> s
                                ELSE login_throttle.window_start END, \
            updated_at = $2 \
          RETURNING failures",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(now - window),
+        db,
     )
-    .bind(key)
-    .bind(now)
-    .bind(now - window)
-    .fetch_one(db)
     .await?;
     Ok(failures)
 }

@@ -78,16 +78,18 @@ pub async fn password_hash(db: &AnyPool, id: i64) -> sqlx::Result<Option<String>
 /// Creates a local account. The unique index on local emails decides races, so two
 /// signups for one address yield one account and one `EmailTaken`.
 pub async fn insert_local(db: &AnyPool, new: NewLocalUser<'_>) -> Result<User, InsertError> {
-    let res: sqlx::Result<(i64,)> = sqlx::query_as(
-        "INSERT INTO users (kind, email, name, password_hash, is_admin, created_at) \
+    let res: sqlx::Result<(i64,)> = super::fetch_returning(
+        sqlx::query_as(
+            "INSERT INTO users (kind, email, name, password_hash, is_admin, created_at) \
          VALUES ('local', $1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(new.email)
+        .bind(new.name)
+        .bind(new.password_hash)
+        .bind(new.is_admin as i64)
+        .bind(now()),
+        db,
     )
-    .bind(new.email)
-    .bind(new.name)
-    .bind(new.password_hash)
-    .bind(new.is_admin as i64)
-    .bind(now())
-    .fetch_one(db)
     .await;
     match res {
         Ok((id,)) => Ok(User {
