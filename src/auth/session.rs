@@ -7,6 +7,7 @@ use rocket::http::{Cookie, CookieJar, SameSite};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use super::csrf;
 use crate::config::AuthConfig;
 use crate::db::sessions::{self, NewSession, SessionUser};
 use crate::db::{now, Pool};
@@ -34,13 +35,16 @@ pub struct Start<'a> {
 }
 
 /// Starts a session and sets its cookie: persistent for `remember_days` with remember-me,
-/// otherwise a browser-session cookie. Returns the session's id.
+/// otherwise a browser-session cookie. Whatever session and CSRF token this browser had
+/// before are ended first, so nothing from before login carries over. Returns the
+/// session's id.
 pub async fn start(
     db: &Pool,
     cookies: &CookieJar<'_>,
     cfg: &AuthConfig,
     s: Start<'_>,
 ) -> Result<i64> {
+    end(db, cookies).await?;
     let token = new_token();
     let now = now();
     let lifetime = if s.remember {
@@ -104,11 +108,12 @@ pub async fn current(
     Ok(Some(found))
 }
 
-/// Deletes the cookie's session row, if any, and the cookie.
+/// Deletes the cookie's session row, if any, the cookie, and the CSRF token.
 pub async fn end(db: &Pool, cookies: &CookieJar<'_>) -> Result<()> {
     if let Some(cookie) = cookies.get_private(COOKIE) {
         sessions::delete_by_token_hash(db, &hash_token(cookie.value())).await?;
     }
     cookies.remove_private(Cookie::from(COOKIE));
+    cookies.remove_private(Cookie::from(csrf::COOKIE));
     Ok(())
 }

@@ -7,7 +7,7 @@ use rocket_dyn_templates::Template;
 use serde::Serialize;
 
 use super::{local_path, Frame};
-use crate::auth::csrf::{self, CsrfForm, CsrfToken, Submit};
+use crate::auth::csrf::{CsrfForm, CsrfToken, Submit};
 use crate::auth::local::{FieldErrors, NewAccount, SignupError};
 use crate::auth::session::{self, Start};
 use crate::auth::{
@@ -199,9 +199,6 @@ async fn login(
         Err(LoginError::Unsupported) => return Err(Error::NotFound),
         Err(LoginError::Internal(e)) => return Err(e),
     };
-    // A fresh session and a fresh CSRF token: nothing from before login carries over.
-    session::end(&db.0, cookies).await?;
-    cookies.remove_private(csrf::COOKIE);
     session::start(
         &db.0,
         cookies,
@@ -326,8 +323,6 @@ async fn signup(
         }
         Err(SignupError::Internal(e)) => return Err(e),
     };
-    session::end(&db.0, cookies).await?;
-    cookies.remove_private(csrf::COOKIE);
     let start = Start {
         user_id: user.id,
         provider: "local",
@@ -353,7 +348,6 @@ async fn logout(
     _form: CsrfForm<Submit>,
 ) -> Result<Flash<Redirect>> {
     session::end(&db.0, cookies).await?;
-    cookies.remove_private(csrf::COOKIE);
     let mut to = None;
     if let Some(provider) = user.as_ref().and_then(|u| providers.by_id(&u.provider)) {
         to = provider.after_logout(None).await;
