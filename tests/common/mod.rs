@@ -39,9 +39,13 @@ pub struct Browser {
 /// The figment a test app starts from: quire's defaults, a fresh SQLite file, a fixed
 /// secret key, and argon2 lowered so the suite stays fast (one test pins production).
 pub fn test_figment(dir: &TempDir) -> Figment {
+    keyless_figment(dir).merge(("secret_key", SECRET_KEY))
+}
+
+/// `test_figment` without a secret key, as a first start with nothing configured.
+pub fn keyless_figment(dir: &TempDir) -> Figment {
     let db = dir.path().join("quire.sqlite");
     quire::config::defaults()
-        .merge(("secret_key", SECRET_KEY))
         .merge((
             "log_level",
             std::env::var("QUIRE_TEST_LOG").unwrap_or_else(|_| "off".into()),
