@@ -11,6 +11,10 @@ pub enum Error {
     NotFound,
     #[error("forbidden")]
     Forbidden,
+    /// The database refused a value the request carried (PostgreSQL's data exceptions).
+    /// Input is checked before it reaches SQL; this is the net under those checks.
+    #[error("value refused by the database: {0}")]
+    BadInput(sqlx::Error),
     /// The database could not be reached (down, or every connection busy).
     #[error("database unavailable: {0}")]
     Unavailable(sqlx::Error),
@@ -27,6 +31,7 @@ impl Error {
         match self {
             Error::NotFound => Status::NotFound,
             Error::Forbidden => Status::Forbidden,
+            Error::BadInput(_) => Status::BadRequest,
             Error::Unavailable(_) => Status::ServiceUnavailable,
             Error::Database(_) | Error::Internal(_) => Status::InternalServerError,
         }
@@ -46,6 +51,9 @@ impl From<sqlx::Error> for Error {
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => Error::Unavailable(e),
             sqlx::Error::Database(ref db) if is_busy(db.as_ref()) => Error::Unavailable(e),
+            sqlx::Error::Database(ref db) if db.code().is_some_and(|c| c.starts_with("22")) => {
+                Error::BadInput(e)
+            }
             e => Error::Database(e),
         }
     }
@@ -65,6 +73,8 @@ impl<'r> Responder<'r, 'static> for Error {
         let status = self.status();
         if status.code >= 500 {
             log::error!("{} {}: {self}", req.method(), req.uri());
+        } else if let Error::BadInput(_) = self {
+            log::warn!("{} {}: {self}", req.method(), req.uri());
         }
         Err(status)
     }

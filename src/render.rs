@@ -38,6 +38,15 @@ pub fn slug_for(title: &str) -> String {
     slug
 }
 
+/// Whether `s` could be a slug `slug_for` made; anything else names no post, and is not
+/// worth a query (PostgreSQL would refuse a NUL byte in it outright).
+pub fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= SLUG_MAX + 12
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +76,7 @@ mod tests {
         assert_eq!(slug_for("¿¡ ... !?"), "post");
         assert!(slug_for(&"long words ".repeat(40)).len() <= SLUG_MAX);
         assert!(!slug_for(&("a".repeat(79) + " b")).ends_with('-'));
+        assert!(is_slug("hello-world-2"));
+        assert!(!is_slug("Hello") && !is_slug("a\0b") && !is_slug("") && !is_slug("../x"));
     }
 }

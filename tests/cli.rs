@@ -16,6 +16,8 @@ use crate::common::*;
 struct Operator {
     dir: TempDir,
     db: std::path::PathBuf,
+    /// A database URL to use instead of the file `db`.
+    url: Option<String>,
     env: Vec<(String, String)>,
 }
 
@@ -29,14 +31,15 @@ impl Operator {
         Operator {
             dir,
             db,
+            url: None,
             env: Vec::new(),
         }
     }
 
-    /// Runs against an existing database file instead of a fresh one.
-    fn for_db(db: &Path) -> Operator {
+    /// Runs against an existing database instead of a fresh file.
+    fn for_url(url: &str) -> Operator {
         Operator {
-            db: db.to_path_buf(),
+            url: Some(url.to_string()),
             ..Operator::new()
         }
     }
@@ -47,7 +50,10 @@ impl Operator {
     }
 
     fn url(&self) -> String {
-        format!("sqlite://{}?mode=rwc", self.db.display())
+        match &self.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.db.display()),
+        }
     }
 
     fn run(&self, args: &[&str], stdin: &str) -> Output {
@@ -241,7 +247,7 @@ async fn set_password_changes_it_and_ends_the_accounts_sessions() {
     let db = app.db().await;
     let before = password_hash(&db, &email).await;
 
-    let op = Operator::for_db(&app.dir.path().join("quire.sqlite"));
+    let op = Operator::for_url(&app.database.url);
     let out = op.run(
         &["user", "set-password", "--email", &email.to_uppercase()],
         &format!("{OTHER_PASSWORD}\n"),

@@ -26,22 +26,33 @@ fn secret_key(figment: &Figment) -> String {
 async fn a_missing_secret_key_is_generated_once_beside_the_database() {
     let dir = temp_dir();
     let key_file = dir.path().join("quire.secret_key");
-    let first = quire::config::with_secret_key(keyless_figment(&dir)).unwrap();
+    let first = quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
+        dir.path(),
+    )))
+    .unwrap();
     assert!(key_file.exists());
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "mode {mode:o}");
     let key = secret_key(&first);
     assert_eq!(std::fs::read_to_string(&key_file).unwrap().trim(), key);
 
-    let second = quire::config::with_secret_key(keyless_figment(&dir)).unwrap();
+    let second = quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
+        dir.path(),
+    )))
+    .unwrap();
     assert_eq!(secret_key(&second), key);
 }
 
 #[rocket::async_test]
 async fn logins_survive_a_restart_with_a_generated_key() {
     let dir = temp_dir();
-    let first =
-        Browser::launch(quire::config::with_secret_key(keyless_figment(&dir)).unwrap()).await;
+    let first = Browser::launch(
+        quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
+            dir.path(),
+        )))
+        .unwrap(),
+    )
+    .await;
     let res = first.signup(&unique_email("pat"), "Pat", PASSWORD).await;
     assert_eq!(res.status(), Status::SeeOther);
     assert!(first.is_logged_in().await);
@@ -54,8 +65,13 @@ async fn logins_survive_a_restart_with_a_generated_key() {
         .value()
         .to_string();
 
-    let restarted =
-        Browser::launch(quire::config::with_secret_key(keyless_figment(&dir)).unwrap()).await;
+    let restarted = Browser::launch(
+        quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
+            dir.path(),
+        )))
+        .unwrap(),
+    )
+    .await;
     let res = restarted
         .client
         .get("/dashboard")
@@ -65,7 +81,11 @@ async fn logins_survive_a_restart_with_a_generated_key() {
     assert_eq!(res.status(), Status::Ok, "logged out by a restart");
 
     // Under another key the same cookie means nothing, so the check above is the key's doing.
-    let other = Browser::launch(keyless_figment(&dir).merge(("secret_key", SECRET_KEY))).await;
+    let other = Browser::launch(
+        keyless_figment(&database::TestDatabase::sqlite(dir.path()))
+            .merge(("secret_key", SECRET_KEY)),
+    )
+    .await;
     let res = other
         .client
         .get("/dashboard")
@@ -78,7 +98,8 @@ async fn logins_survive_a_restart_with_a_generated_key() {
 #[rocket::async_test]
 async fn a_configured_secret_key_wins_and_no_file_is_written() {
     let dir = temp_dir();
-    let figment = keyless_figment(&dir).merge(("secret_key", SECRET_KEY));
+    let figment = keyless_figment(&database::TestDatabase::sqlite(dir.path()))
+        .merge(("secret_key", SECRET_KEY));
     let figment = quire::config::with_secret_key(figment).unwrap();
     assert_eq!(secret_key(&figment), SECRET_KEY);
     assert!(!dir.path().join("quire.secret_key").exists());
@@ -89,8 +110,10 @@ async fn a_garbled_key_file_is_an_error_naming_the_file() {
     let dir = temp_dir();
     let key_file = dir.path().join("quire.secret_key");
     std::fs::write(&key_file, "this is not a key\n").unwrap();
-    let err =
-        quire::config::with_secret_key(keyless_figment(&dir)).expect_err("garbled key accepted");
+    let err = quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
+        dir.path(),
+    )))
+    .expect_err("garbled key accepted");
     assert!(
         err.contains(&key_file.display().to_string()),
         "error does not name the file: {err}"
@@ -105,7 +128,8 @@ async fn a_garbled_key_file_is_an_error_naming_the_file() {
 #[rocket::async_test]
 async fn a_configuration_quire_cannot_honour_stops_launch() {
     let dir = temp_dir();
-    let base = keyless_figment(&dir).merge(("secret_key", SECRET_KEY));
+    let base = keyless_figment(&database::TestDatabase::sqlite(dir.path()))
+        .merge(("secret_key", SECRET_KEY));
     let bad: [(&str, Figment); 2] = [
         (
             "auth.password_min_length",

@@ -270,3 +270,21 @@ async fn head_of_the_home_page_works() {
     let body = res.into_string().await.unwrap_or_default();
     assert!(body.is_empty(), "HEAD returned a body");
 }
+
+#[rocket::async_test]
+async fn a_nul_character_in_a_form_is_refused_without_a_server_error() {
+    let app = TestApp::spawn().await;
+    let (alice, email) = app.author("Alice").await;
+    let res = alice
+        .post_form("/posts", &[("title", "bad\0title"), ("body", "x")])
+        .await;
+    assert_eq!(res.status(), Status::UnprocessableEntity);
+    let res = app.login(&format!("{email}\0"), PASSWORD).await;
+    assert_eq!(res.status(), Status::UnprocessableEntity);
+    let (posts,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM posts")
+        .fetch_one(&*app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(posts, 0, "nothing was saved");
+    assert_eq!(alice.get("/dashboard").await.status(), Status::Ok);
+}

@@ -54,8 +54,8 @@ pub struct Submit {
 }
 
 /// A urlencoded form whose `csrf_token` matched; fields not in `T` are ignored.
-/// Fails with 403 on a missing or wrong token (the handler never runs, nothing changes)
-/// and with 413 when the body is over the `form` limit.
+/// Fails with 403 on a missing or wrong token (the handler never runs, nothing changes),
+/// with 413 when the body is over the `form` limit, and with 422 when it holds a NUL.
 pub struct CsrfForm<T>(pub T);
 
 #[rocket::async_trait]
@@ -69,6 +69,10 @@ impl<'r, T: for<'a> FromForm<'a> + Send + 'static> FromData<'r> for CsrfForm<T> 
             Ok(_) => return data::Outcome::Error((Status::PayloadTooLarge, "form too large")),
             Err(_) => return data::Outcome::Error((Status::BadRequest, "unreadable form")),
         };
+        // No one types a NUL, and PostgreSQL cannot store one in text.
+        if body.contains("%00") || body.contains('\0') {
+            return data::Outcome::Error((Status::UnprocessableEntity, "NUL in form"));
+        }
         let sent = Form::values(&body)
             .find(|f| f.name == FIELD)
             .map(|f| RawStr::new(f.value).url_decode_lossy().into_owned());

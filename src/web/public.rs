@@ -100,6 +100,9 @@ async fn show_post(
     user: Option<CurrentUser>,
     slug: &str,
 ) -> Result<Template> {
+    if !crate::render::is_slug(slug) {
+        return Err(Error::NotFound);
+    }
     let post = posts::by_slug(&db.0, slug).await?.ok_or(Error::NotFound)?;
     let is_author = user.as_ref().is_some_and(|u| u.user.id == post.author_id);
     // A draft does not exist for anyone but its author.

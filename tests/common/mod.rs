@@ -1,9 +1,12 @@
-//! The test harness: `TestApp` owns a temporary directory with its own SQLite database
-//! and builds quire from a figment, as `quire serve` does. Each `Browser` is a separate
+//! The test harness: `TestApp` owns a temporary directory and its own database (SQLite,
+//! or PostgreSQL with `QUIRE_TEST_DATABASE`, see `database.rs`) and builds quire from a
+//! figment, as `quire serve` does. Each `Browser` is a separate
 //! Rocket instance with its own cookie jar over the same database, so tests can act as
 //! two people (or two instances behind a load balancer).
 
 #![allow(dead_code)]
+
+pub mod database;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,6 +14,8 @@ use rocket::figment::Figment;
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use tempfile::TempDir;
+
+use database::TestDatabase;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const OTHER_PASSWORD: &str = "plankton umbrella xylophone quarry";
@@ -22,6 +27,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 pub struct TestApp {
     pub browser: Browser,
     pub figment: Figment,
+    pub database: TestDatabase,
     pub dir: TempDir,
 }
 
@@ -36,24 +42,20 @@ pub struct Browser {
     pub client: Client,
 }
 
-/// The figment a test app starts from: quire's defaults, a fresh SQLite file, a fixed
+/// The figment a test app starts from: quire's defaults, the test's database, a fixed
 /// secret key, and argon2 lowered so the suite stays fast (one test pins production).
-pub fn test_figment(dir: &TempDir) -> Figment {
-    keyless_figment(dir).merge(("secret_key", SECRET_KEY))
+pub fn test_figment(database: &TestDatabase) -> Figment {
+    keyless_figment(database).merge(("secret_key", SECRET_KEY))
 }
 
 /// `test_figment` without a secret key, as a first start with nothing configured.
-pub fn keyless_figment(dir: &TempDir) -> Figment {
-    let db = dir.path().join("quire.sqlite");
+pub fn keyless_figment(database: &TestDatabase) -> Figment {
     quire::config::defaults()
         .merge((
             "log_level",
             std::env::var("QUIRE_TEST_LOG").unwrap_or_else(|_| "off".into()),
         ))
-        .merge((
-            "databases.quire.url",
-            format!("sqlite://{}?mode=rwc", db.display()),
-        ))
+        .merge(("databases.quire.url", database.url.clone()))
         .merge(("databases.quire.max_connections", 4))
         .merge(("auth.argon2.memory_kib", 64))
         .merge(("auth.argon2.iterations", 1))
@@ -70,11 +72,13 @@ impl TestApp {
             .prefix("quire-test-")
             .tempdir()
             .expect("temp dir");
-        let figment = tweak(test_figment(&dir));
+        let database = TestDatabase::create(dir.path());
+        let figment = tweak(test_figment(&database));
         let browser = Browser::launch(figment.clone()).await;
         TestApp {
             browser,
             figment,
+            database,
             dir,
         }
     }
