@@ -92,19 +92,31 @@ impl Pool {
         Ok(Pool { inner, backend })
     }
 
-    /// Applies pending migrations for this backend. On PostgreSQL sqlx holds an advisory
-    /// lock meanwhile, so instances starting together apply each migration once.
+    /// Applies pending migrations for this backend, each exactly once even when several
+    /// processes start together. On PostgreSQL sqlx holds an advisory lock meanwhile.
+    /// SQLite has no such lock, but each migration commits atomically with its record:
+    /// a process that read the list before another committed fails on the now-existing
+    /// tables, and on a second look finds the migration applied.
     pub async fn migrate(&self) -> Result<(), PoolError> {
         match self.backend {
-            Backend::Sqlite => {
-                sqlx::migrate!("./migrations/sqlite")
-                    .run(&self.inner)
-                    .await?
-            }
             Backend::Postgres => {
                 sqlx::migrate!("./migrations/postgres")
                     .run(&self.inner)
                     .await?
+            }
+            Backend::Sqlite => {
+                let migrator = sqlx::migrate!("./migrations/sqlite");
+                let mut attempt = 0;
+                loop {
+                    match migrator.run(&self.inner).await {
+                        Ok(()) => break,
+                        Err(_) if attempt < 4 => {
+                            attempt += 1;
+                            rocket::tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
             }
         }
         Ok(())
