@@ -19,6 +19,12 @@ pub const PASSWORD_MAX: usize = 1024;
 pub struct Config {
     pub auth: AuthConfig,
     pub site: SiteConfig,
+    /// Addresses or networks ("10.0.0.0/8") of reverse proxies whose `X-Forwarded-For`
+    /// and `X-Forwarded-Proto` headers are believed. From anyone else those headers are
+    /// ignored, so nobody can dodge throttling by sending them.
+    pub trusted_proxies: Vec<String>,
+    #[serde(skip)]
+    pub proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -99,10 +105,19 @@ impl Default for AuthConfig {
 impl Config {
     /// Reads and checks the configuration; the error names the offending key.
     pub fn from_figment(figment: &Figment) -> Result<Config, String> {
-        let config: Config = figment
+        let mut config: Config = figment
             .extract()
             .map_err(|e| format!("configuration: {e}"))?;
         config.check()?;
+        config.proxies = config
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                parse_net(p).ok_or_else(|| {
+                    format!("trusted_proxies: {p:?} is not an IP address or network")
+                })
+            })
+            .collect::<Result<_, _>>()?;
         Ok(config)
     }
 
@@ -149,6 +164,14 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// "10.0.0.0/8" or a single address ("10.0.0.1" as 10.0.0.1/32).
+fn parse_net(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 /// Rocket's figment with quire's defaults beneath it: `Rocket.toml` (or `ROCKET_CONFIG`),

@@ -28,7 +28,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
     let override_dir: Option<PathBuf> = figment.extract_inner("template_dir").ok();
     let figment = figment
         .merge(("template_dir", web::assets::empty_template_dir()))
-        // Client addresses come from the connection only (see `auth::ClientIp`).
+        // Client addresses come from the connection or a trusted proxy (`auth::Client`).
         .merge(("ip_header", false));
     rocket::custom(figment)
         .attach(AdHoc::try_on_ignite(

@@ -130,7 +130,7 @@ async fn a_configuration_quire_cannot_honour_stops_launch() {
     let dir = temp_dir();
     let base = keyless_figment(&database::TestDatabase::sqlite(dir.path()))
         .merge(("secret_key", SECRET_KEY));
-    let bad: [(&str, Figment); 2] = [
+    let bad: [(&str, Figment); 3] = [
         (
             "auth.password_min_length",
             base.clone().merge(("auth.password_min_length", 7)),
@@ -138,6 +138,10 @@ async fn a_configuration_quire_cannot_honour_stops_launch() {
         (
             "auth.providers",
             base.clone().merge(("auth.providers", ["ldap"])),
+        ),
+        (
+            "trusted_proxies",
+            base.clone().merge(("trusted_proxies", ["10.0.0.0/33"])),
         ),
     ];
     for (key, figment) in bad {

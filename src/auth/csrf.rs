@@ -39,6 +39,7 @@ pub fn token(req: &Request<'_>) -> CsrfToken {
             .http_only(true)
             .same_site(SameSite::Lax)
             .path("/")
+            .secure(super::Client::of(req).https)
             .expires(None::<time::OffsetDateTime>); // browser-session cookie
         cookies.add_private(cookie);
         CsrfToken(fresh)

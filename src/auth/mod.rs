@@ -15,7 +15,7 @@ use crate::db::users::User;
 use crate::db::Pool;
 use crate::error::Error;
 
-pub use guards::{ClientIp, CurrentUser, UserAgent};
+pub use guards::{Client, CurrentUser, UserAgent};
 pub use local::LocalProvider;
 
 /// Someone a provider vouched for, mapped to a local account.

@@ -32,6 +32,8 @@ pub struct Start<'a> {
     pub provider: &'a str,
     pub remember: bool,
     pub user_agent: &'a str,
+    /// Served over HTTPS, directly or behind a trusted proxy: the cookie gets Secure.
+    pub secure: bool,
 }
 
 /// Starts a session and sets its cookie: persistent for `remember_days` with remember-me,
@@ -74,6 +76,7 @@ pub async fn start(
         .http_only(true)
         .same_site(SameSite::Lax)
         .path("/")
+        .secure(s.secure)
         .expires(expires);
     cookies.add_private(cookie);
     Ok(id)

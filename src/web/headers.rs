@@ -32,7 +32,7 @@ impl Fairing for SecurityHeaders {
             "Permissions-Policy",
             "camera=(), microphone=(), geolocation=()",
         ));
-        if req.rocket().config().tls_enabled() {
+        if crate::auth::Client::of(req).https {
             res.set_header(Header::new("Strict-Transport-Security", "max-age=31536000"));
         }
         // A request carrying a session cookie may be answered with a personal page;

@@ -11,7 +11,7 @@ use crate::auth::csrf::{CsrfForm, CsrfToken, Submit};
 use crate::auth::local::{FieldErrors, NewAccount, SignupError};
 use crate::auth::session::{self, Start};
 use crate::auth::{
-    ClientIp, CurrentUser, LoginEntry, LoginError, PasswordAttempt, Providers, UserAgent,
+    Client, CurrentUser, LoginEntry, LoginError, PasswordAttempt, Providers, UserAgent,
 };
 use crate::config::Config;
 use crate::db::{now, sessions, Db};
@@ -142,7 +142,7 @@ async fn login(
     cookies: &CookieJar<'_>,
     providers: &State<Providers>,
     config: &State<Config>,
-    ip: ClientIp,
+    client: Client,
     agent: UserAgent,
     frame: Frame,
     csrf: CsrfToken,
@@ -178,7 +178,7 @@ async fn login(
     let attempt = PasswordAttempt {
         email: &form.email,
         password: &form.password,
-        client: ip.0,
+        client: client.ip,
     };
     let identity = match provider.authenticate_password(&db.0, attempt).await {
         Ok(identity) => identity,
@@ -208,6 +208,7 @@ async fn login(
             provider: identity.provider,
             remember: form.remember,
             user_agent: &agent.0,
+            secure: client.https,
         },
     )
     .await?;
@@ -296,6 +297,7 @@ async fn signup(
     cookies: &CookieJar<'_>,
     providers: &State<Providers>,
     config: &State<Config>,
+    client: Client,
     agent: UserAgent,
     frame: Frame,
     csrf: CsrfToken,
@@ -328,6 +330,7 @@ async fn signup(
         provider: "local",
         remember: false,
         user_agent: &agent.0,
+        secure: client.https,
     };
     session::start(&db.0, cookies, &config.auth, start).await?;
     let welcome = format!(

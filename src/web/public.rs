@@ -139,7 +139,7 @@ impl<'r> FromRequest<'r> for BaseUrl {
             .state::<Config>()
             .and_then(|c| c.site.url.clone());
         let base = configured.unwrap_or_else(|| {
-            let scheme = if req.rocket().config().tls_enabled() {
+            let scheme = if crate::auth::Client::of(req).https {
                 "https"
             } else {
                 "http"

@@ -1,0 +1,172 @@
+//! Story: quire runs behind a TLS-terminating reverse proxy. Its forwarded headers are
+//! believed only from the addresses configured in `trusted_proxies`.
+
+use rocket::http::{ContentType, Header, Status};
+use rocket::local::asynchronous::LocalResponse;
+
+use crate::common::*;
+
+const PROXY: &str = "127.0.0.1:40000";
+
+/// A failed login arriving from `remote` with the given forwarding headers.
+async fn failed_login_via<'c>(
+    b: &'c Browser,
+    remote: &str,
+    headers: &[(&'static str, &'static str)],
+) -> LocalResponse<'c> {
+    let token = b.csrf_token().await;
+    let mut req = b
+        .client
+        .post("/login")
+        .remote(remote.parse().unwrap())
+        .header(ContentType::Form)
+        .body(encode(&[
+            ("csrf_token", &token),
+            ("email", "nobody@example.com"),
+            ("password", "not the password at all"),
+        ]));
+    for (name, value) in headers {
+        req = req.header(Header::new(*name, *value));
+    }
+    req.dispatch().await
+}
+
+/// The client addresses failed logins were counted against.
+async fn counted_clients(app: &TestApp) -> Vec<String> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT key FROM login_throttle WHERE key LIKE 'ip:%' ORDER BY key")
+            .fetch_all(&*app.db().await)
+            .await
+            .unwrap();
+    rows.into_iter().map(|(k,)| k).collect()
+}
+
+#[rocket::async_test]
+async fn forwarded_headers_from_anyone_else_are_ignored() {
+    let app = TestApp::spawn().await;
+    let res = failed_login_via(
+        &app,
+        "198.51.100.9:5555",
+        &[
+            ("X-Forwarded-For", "203.0.113.5"),
+            ("X-Real-IP", "203.0.113.6"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), Status::Unauthorized);
+    assert_eq!(counted_clients(&app).await, vec!["ip:198.51.100.9"]);
+}
+
+#[rocket::async_test]
+async fn rotating_forwarded_addresses_does_not_dodge_client_throttling() {
+    let app = TestApp::spawn().await;
+    let spoofs = ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"];
+    let mut last = Status::Ok;
+    for i in 0..100 {
+        let res = failed_login_via(
+            &app,
+            "198.51.100.9:5555",
+            &[("X-Forwarded-For", spoofs[i % spoofs.len()])],
+        )
+        .await;
+        last = res.status();
+    }
+    assert_eq!(
+        last,
+        Status::TooManyRequests,
+        "the 100th failure locks the client"
+    );
+}
+
+#[rocket::async_test]
+async fn a_trusted_proxy_names_the_client() {
+    let app =
+        TestApp::spawn_with(|f| f.merge(("trusted_proxies", ["127.0.0.1", "10.0.0.0/8"]))).await;
+    // The client claimed 1.2.3.4; the outer proxy appended the real peer, the inner
+    // proxy (10.1.1.1) appended the outer one. The rightmost untrusted address wins.
+    let res = failed_login_via(
+        &app,
+        PROXY,
+        &[("X-Forwarded-For", "1.2.3.4, 198.51.100.7, 10.1.1.1")],
+    )
+    .await;
+    assert_eq!(res.status(), Status::Unauthorized);
+    assert_eq!(counted_clients(&app).await, vec!["ip:198.51.100.7"]);
+}
+
+#[rocket::async_test]
+async fn garbage_from_a_trusted_proxy_counts_against_the_proxy() {
+    let app = TestApp::spawn_with(|f| f.merge(("trusted_proxies", ["127.0.0.1"]))).await;
+    failed_login_via(&app, PROXY, &[("X-Forwarded-For", "not-an-address")]).await;
+    assert_eq!(counted_clients(&app).await, vec!["ip:127.0.0.1"]);
+}
+
+#[rocket::async_test]
+async fn behind_a_tls_proxy_cookies_are_secure_and_links_are_https() {
+    let app = TestApp::spawn_with(|f| f.merge(("trusted_proxies", ["127.0.0.1"]))).await;
+    let email = unique_email("tls");
+    let token = app.csrf_token().await;
+    let res = app
+        .client
+        .post("/signup")
+        .remote(PROXY.parse().unwrap())
+        .header(ContentType::Form)
+        .header(Header::new("X-Forwarded-Proto", "https"))
+        .header(Header::new("X-Forwarded-For", "198.51.100.7"))
+        .body(encode(&[
+            ("csrf_token", &token),
+            ("email", &email),
+            ("name", "Tess"),
+            ("password", PASSWORD),
+        ]))
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::SeeOther);
+    // Relative, so the browser stays on the https origin it used.
+    assert_eq!(location(&res), "/dashboard");
+    let session = set_cookies(&res)
+        .into_iter()
+        .find(|c| c.starts_with("quire_session="))
+        .expect("a session cookie");
+    assert!(session.contains("Secure"), "{session}");
+    assert!(res.headers().get_one("Strict-Transport-Security").is_some());
+
+    let feed = app
+        .client
+        .get("/feed.xml")
+        .remote(PROXY.parse().unwrap())
+        .header(Header::new("X-Forwarded-Proto", "https"))
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(feed.contains("href=\"https://"), "{feed}");
+}
+
+#[rocket::async_test]
+async fn a_claimed_https_from_an_untrusted_peer_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let token = app.csrf_token().await;
+    let res = app
+        .client
+        .post("/signup")
+        .remote("198.51.100.9:5555".parse().unwrap())
+        .header(ContentType::Form)
+        .header(Header::new("X-Forwarded-Proto", "https"))
+        .body(encode(&[
+            ("csrf_token", &token),
+            ("email", &unique_email("plain")),
+            ("name", "Pat"),
+            ("password", PASSWORD),
+        ]))
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::SeeOther);
+    let session = set_cookies(&res)
+        .into_iter()
+        .find(|c| c.starts_with("quire_session="))
+        .expect("a session cookie");
+    assert!(!session.contains("Secure"), "{session}");
+    assert!(res.headers().get_one("Strict-Transport-Security").is_none());
+}
