@@ -3,7 +3,6 @@
 //! as one line on stderr.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use rocket::http::Status;
