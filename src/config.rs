@@ -56,6 +56,140 @@ pub struct AuthConfig {
     pub remember_idle_days: i64,
     /// ...and after this long in any case (also the cookie's lifetime).
     pub remember_days: i64,
+    /// The OpenID provider, required when `providers` names "oidc".
+    pub oidc: Option<OidcConfig>,
+}
+
+/// `[auth.oidc]`: one OpenID Connect provider (Okta, PlusAuth, Keycloak, ...).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct OidcConfig {
+    /// Exactly as the provider's discovery document publishes it (trailing slash included).
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// This site's callback, `https://<host>/oidc/callback`, registered at the provider.
+    pub redirect_url: String,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// The login button reads "Log in with <display_name>".
+    #[serde(default = "default_display_name")]
+    pub display_name: String,
+    /// When set, only people whose verified email is in one of these domains may log in.
+    #[serde(default)]
+    pub allowed_email_domains: Vec<String>,
+    /// When set, only members of one of these groups may log in.
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
+    /// Members of any of these groups are admins; re-evaluated at every login.
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Where the provider sends the browser after logging out there (registered at the
+    /// provider); defaults to this site's home page.
+    #[serde(default)]
+    pub post_logout_redirect_url: Option<String>,
+    /// The one algorithm ID tokens must be signed with (the client's registered one).
+    #[serde(default = "default_alg")]
+    pub id_token_signing_alg: String,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".into(), "email".into(), "profile".into()]
+}
+fn default_display_name() -> String {
+    "single sign-on".into()
+}
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+fn default_alg() -> String {
+    "RS256".into()
+}
+
+/// Signature algorithms an ID token may be pinned to: never "none".
+pub const OIDC_ALGS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "HS256", "HS384",
+    "HS512",
+];
+
+impl OidcConfig {
+    fn check(&self) -> Result<(), String> {
+        for (key, v) in [
+            ("issuer", &self.issuer),
+            ("client_id", &self.client_id),
+            ("client_secret", &self.client_secret),
+            ("redirect_url", &self.redirect_url),
+        ] {
+            if v.trim().is_empty() {
+                return Err(format!("auth.oidc.{key}: must be set"));
+            }
+        }
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|e| format!("auth.oidc.issuer: not a URL ({e}): {:?}", self.issuer))?;
+        if issuer.scheme() != "https" && !is_loopback(&issuer) {
+            return Err(format!(
+                "auth.oidc.issuer: must be https (http only on loopback), got {:?}",
+                self.issuer
+            ));
+        }
+        let redirect = url::Url::parse(&self.redirect_url).map_err(|e| {
+            format!(
+                "auth.oidc.redirect_url: not a URL ({e}): {:?}",
+                self.redirect_url
+            )
+        })?;
+        if redirect.path() != "/oidc/callback" || redirect.query().is_some() {
+            return Err(format!(
+                "auth.oidc.redirect_url: must end in /oidc/callback (quire's callback route), got {:?}",
+                self.redirect_url
+            ));
+        }
+        if let Some(p) = &self.post_logout_redirect_url {
+            url::Url::parse(p).map_err(|e| {
+                format!("auth.oidc.post_logout_redirect_url: not a URL ({e}): {p:?}")
+            })?;
+        }
+        if !self.scopes.iter().any(|s| s == "openid") {
+            return Err("auth.oidc.scopes: must include \"openid\"".into());
+        }
+        if !OIDC_ALGS.contains(&self.id_token_signing_alg.as_str()) {
+            return Err(format!(
+                "auth.oidc.id_token_signing_alg: {:?} is not one of {}",
+                self.id_token_signing_alg,
+                OIDC_ALGS.join(", ")
+            ));
+        }
+        if self.groups_claim.trim().is_empty() {
+            return Err("auth.oidc.groups_claim: must not be empty".into());
+        }
+        Ok(())
+    }
+
+    /// Where the provider should send the browser after logout.
+    pub fn post_logout_url(&self) -> String {
+        self.post_logout_redirect_url.clone().unwrap_or_else(|| {
+            url::Url::parse(&self.redirect_url)
+                .map(|u| u.origin().ascii_serialization() + "/")
+                .unwrap_or_default()
+        })
+    }
+
+    /// The back-channel logout URI to register at the provider.
+    pub fn backchannel_logout_url(&self) -> String {
+        url::Url::parse(&self.redirect_url)
+            .map(|u| u.origin().ascii_serialization() + "/oidc/backchannel-logout")
+            .unwrap_or_default()
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]
@@ -98,6 +232,7 @@ impl Default for AuthConfig {
             session_max_hours: 24,
             remember_idle_days: 14,
             remember_days: 30,
+            oidc: None,
         }
     }
 }
@@ -127,10 +262,16 @@ impl Config {
             return Err("auth.providers: name at least one of \"local\", \"oidc\"".into());
         }
         for p in &a.providers {
-            if p != "local" {
+            if p != "local" && p != "oidc" {
                 return Err(format!(
-                    "auth.providers: unknown provider {p:?} (known: \"local\")"
+                    "auth.providers: unknown provider {p:?} (known: \"local\", \"oidc\")"
                 ));
+            }
+        }
+        if a.providers.iter().any(|p| p == "oidc") {
+            match &a.oidc {
+                Some(oidc) => oidc.check()?,
+                None => return Err("auth.oidc: required when auth.providers names \"oidc\"".into()),
             }
         }
         if a.password_min_length < PASSWORD_MIN_FLOOR {

@@ -35,7 +35,10 @@ pub fn build(figment: Figment) -> Rocket<Build> {
             "quire configuration",
             |rocket| async move {
                 match configure(&rocket) {
-                    Ok((config, providers)) => Ok(rocket.manage(config).manage(providers)),
+                    Ok((config, providers)) => {
+                        let csp = web::headers::Csp::for_config(&config);
+                        Ok(rocket.manage(config).manage(providers).manage(csp))
+                    }
                     Err(e) => {
                         log::error!("{e}");
                         Err(rocket)
@@ -69,5 +72,12 @@ fn configure(rocket: &Rocket<Build>) -> Result<(Config, Providers), String> {
     } else {
         None
     };
-    Ok((config, Providers::new(local, Vec::new())))
+    let oidc = match (
+        &config.auth.oidc,
+        config.auth.providers.iter().any(|p| p == "oidc"),
+    ) {
+        (Some(cfg), true) => Some(Arc::new(auth::oidc::OidcProvider::new(cfg)?)),
+        _ => None,
+    };
+    Ok((config, Providers::new(local, oidc)))
 }

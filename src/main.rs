@@ -23,6 +23,9 @@ enum Command {
     /// Manage local accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Check the OpenID Connect configuration against the live provider before anyone
+    /// logs in; prints what to register there. Exits 0 when login can work.
+    Doctor,
 }
 
 #[derive(Subcommand)]
@@ -67,6 +70,30 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("could not serve: {e}"))?;
             Ok(())
+        }
+        Command::Doctor => {
+            let Some(oidc) = config
+                .auth
+                .oidc
+                .as_ref()
+                .filter(|_| config.auth.providers.iter().any(|p| p == "oidc"))
+            else {
+                println!(
+                    "auth.providers does not name \"oidc\": local accounts only, nothing to check"
+                );
+                return Ok(());
+            };
+            let provider = quire::auth::oidc::OidcProvider::new(oidc)?;
+            let report = provider.doctor().await;
+            for line in &report.lines {
+                println!("{line}");
+            }
+            if report.ready {
+                println!("\nready: people can log in through {}", oidc.display_name);
+                Ok(())
+            } else {
+                Err("not ready: fix the FAIL lines above".into())
+            }
         }
         Command::Migrate => {
             open_db(&figment).await?;

@@ -9,6 +9,7 @@ mod config;
 mod csrf;
 mod instances;
 mod login;
+mod op_selftest;
 mod outage;
 mod posts;
 mod proxy;

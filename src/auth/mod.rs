@@ -5,6 +5,7 @@
 pub mod csrf;
 pub mod guards;
 pub mod local;
+pub mod oidc;
 pub mod password;
 pub mod session;
 
@@ -95,16 +96,20 @@ pub trait IdentityProvider: Send + Sync + 'static {
 pub struct Providers {
     all: Vec<Arc<dyn IdentityProvider>>,
     local: Option<Arc<LocalProvider>>,
+    oidc: Option<Arc<oidc::OidcProvider>>,
 }
 
 impl Providers {
-    pub fn new(local: Option<Arc<LocalProvider>>, others: Vec<Arc<dyn IdentityProvider>>) -> Self {
+    /// The configured providers, local first (its form leads the login page).
+    pub fn new(local: Option<Arc<LocalProvider>>, oidc: Option<Arc<oidc::OidcProvider>>) -> Self {
         let mut all: Vec<Arc<dyn IdentityProvider>> = Vec::new();
         if let Some(l) = &local {
             all.push(l.clone());
         }
-        all.extend(others);
-        Providers { all, local }
+        if let Some(o) = &oidc {
+            all.push(o.clone());
+        }
+        Providers { all, local, oidc }
     }
 
     pub fn all(&self) -> &[Arc<dyn IdentityProvider>] {
@@ -125,5 +130,10 @@ impl Providers {
     /// Local accounts, for signup, password changes and the command line.
     pub fn local(&self) -> Option<&Arc<LocalProvider>> {
         self.local.as_ref()
+    }
+
+    /// The OpenID provider, for its redirect and callback routes.
+    pub fn oidc(&self) -> Option<&Arc<oidc::OidcProvider>> {
+        self.oidc.as_ref()
     }
 }

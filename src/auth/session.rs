@@ -27,6 +27,7 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+#[derive(Default)]
 pub struct Start<'a> {
     pub user_id: i64,
     pub provider: &'a str,
@@ -34,6 +35,9 @@ pub struct Start<'a> {
     pub user_agent: &'a str,
     /// Served over HTTPS, directly or behind a trusted proxy: the cookie gets Secure.
     pub secure: bool,
+    /// For a login through OIDC: the raw ID token (for logout) and the OP's session id.
+    pub id_token: &'a str,
+    pub oidc_sid: &'a str,
 }
 
 /// Starts a session and sets its cookie: persistent for `remember_days` with remember-me,
@@ -65,6 +69,8 @@ pub async fn start(
             user_agent: &user_agent,
             now,
             expires_at: now + lifetime,
+            id_token: s.id_token,
+            oidc_sid: s.oidc_sid,
         },
     )
     .await?;

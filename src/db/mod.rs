@@ -4,6 +4,7 @@
 pub mod posts;
 pub mod sessions;
 pub mod throttle;
+pub mod used_once;
 pub mod users;
 
 use std::time::Duration;

@@ -41,6 +41,9 @@ pub struct SessionInfo {
 }
 
 pub struct NewSession<'a> {
+    /// The raw ID token and the OP's session id, for sessions made through OIDC ('' otherwise).
+    pub id_token: &'a str,
+    pub oidc_sid: &'a str,
     pub token_hash: &'a str,
     pub user_id: i64,
     pub provider: &'a str,
@@ -51,9 +54,10 @@ pub struct NewSession<'a> {
 }
 
 pub async fn insert(db: &AnyPool, s: NewSession<'_>) -> sqlx::Result<i64> {
-    let (id,): (i64,) = super::fetch_returning(sqlx::query_as(
+    let query = sqlx::query_as(
         "INSERT INTO sessions (token_hash, user_id, provider, remember, user_agent, \
-         created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING id",
+         created_at, last_seen_at, expires_at, id_token, oidc_sid) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9) RETURNING id",
     )
     .bind(s.token_hash)
     .bind(s.user_id)
@@ -62,8 +66,9 @@ pub async fn insert(db: &AnyPool, s: NewSession<'_>) -> sqlx::Result<i64> {
     .bind(s.user_agent)
     .bind(s.now)
     .bind(s.expires_at)
-    , db)
-    .await?;
+    .bind(s.id_token)
+    .bind(s.oidc_sid);
+    let (id,): (i64,) = super::fetch_returning(query, db).await?;
     Ok(id)
 }
 
@@ -146,6 +151,41 @@ pub async fn delete_others(db: &AnyPool, user_id: i64, keep: i64) -> sqlx::Resul
 pub async fn delete_expired(db: &AnyPool, now: i64) -> sqlx::Result<u64> {
     let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
         .bind(now)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// The raw ID token kept with a session ('' when it was not made through OIDC).
+pub async fn id_token(db: &AnyPool, id: i64) -> sqlx::Result<String> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT id_token FROM sessions WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|(t,)| t).unwrap_or_default())
+}
+
+/// Ends the OIDC sessions of the OP session `sid`, only those of `user_id` when given.
+pub async fn delete_by_oidc_sid(
+    db: &AnyPool,
+    sid: &str,
+    user_id: Option<i64>,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM sessions WHERE provider = 'oidc' AND oidc_sid = $1 \
+         AND ($2 < 0 OR user_id = $2)",
+    )
+    .bind(sid)
+    .bind(user_id.unwrap_or(-1))
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Ends every OIDC session of the user.
+pub async fn delete_oidc_for_user(db: &AnyPool, user_id: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM sessions WHERE provider = 'oidc' AND user_id = $1")
+        .bind(user_id)
         .execute(db)
         .await?;
     Ok(done.rows_affected())

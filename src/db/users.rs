@@ -113,3 +113,54 @@ pub async fn update_password(db: &AnyPool, id: i64, hash: &str) -> sqlx::Result<
         .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// An identity vouched for by an OpenID provider.
+pub struct OidcIdentity<'a> {
+    pub issuer: &'a str,
+    pub subject: &'a str,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub is_admin: bool,
+}
+
+/// Creates the account of (issuer, subject) at its first login, or refreshes its email,
+/// name and role from the provider's claims at later ones. Never looks at local accounts:
+/// an OIDC identity claiming a local account's email stays a separate account.
+pub async fn upsert_oidc(db: &AnyPool, id: OidcIdentity<'_>) -> sqlx::Result<User> {
+    let (user_id,): (i64,) = super::fetch_returning(
+        sqlx::query_as(
+            "INSERT INTO users (kind, email, name, password_hash, is_admin, created_at, \
+             oidc_issuer, oidc_subject) VALUES ('oidc', $1, $2, '', $3, $4, $5, $6) \
+             ON CONFLICT (oidc_issuer, oidc_subject) WHERE kind = 'oidc' DO UPDATE SET \
+             email = excluded.email, name = excluded.name, is_admin = excluded.is_admin \
+             RETURNING id",
+        )
+        .bind(id.email)
+        .bind(id.name)
+        .bind(id.is_admin as i64)
+        .bind(now())
+        .bind(id.issuer)
+        .bind(id.subject),
+        db,
+    )
+    .await?;
+    Ok(User {
+        id: user_id,
+        kind: "oidc".into(),
+        email: id.email.to_string(),
+        name: id.name.to_string(),
+        is_admin: id.is_admin as i64,
+    })
+}
+
+/// The account of (issuer, subject), if it ever logged in.
+pub async fn oidc_user_id(db: &AnyPool, issuer: &str, subject: &str) -> sqlx::Result<Option<i64>> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM users WHERE kind = 'oidc' AND oidc_issuer = $1 AND oidc_subject = $2",
+    )
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(id,)| id))
+}

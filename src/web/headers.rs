@@ -11,6 +11,29 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
     img-src 'self' https: data:; object-src 'none'; base-uri 'none'; \
     form-action 'self'; frame-ancestors 'none'";
 
+/// The policy as sent. Browsers apply `form-action` to the redirects that follow a form
+/// post too, so the logout form, which ends at the IdP's logout page, needs its origin.
+pub struct Csp(pub String);
+
+impl Csp {
+    pub fn for_config(config: &crate::config::Config) -> Csp {
+        let idp = config
+            .auth
+            .oidc
+            .as_ref()
+            .filter(|_| config.auth.providers.iter().any(|p| p == "oidc"))
+            .and_then(|o| url::Url::parse(&o.issuer).ok())
+            .map(|u| u.origin().ascii_serialization());
+        match idp {
+            Some(origin) => Csp(CSP.replace(
+                "form-action 'self'",
+                &format!("form-action 'self' {origin}"),
+            )),
+            None => Csp(CSP.to_string()),
+        }
+    }
+}
+
 pub struct SecurityHeaders;
 
 #[rocket::async_trait]
@@ -23,7 +46,8 @@ impl Fairing for SecurityHeaders {
     }
 
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
-        res.set_header(Header::new("Content-Security-Policy", CSP));
+        let csp = req.rocket().state::<Csp>().map_or(CSP, |c| c.0.as_str());
+        res.set_header(Header::new("Content-Security-Policy", csp.to_string()));
         res.set_header(Header::new("X-Content-Type-Options", "nosniff"));
         res.set_header(Header::new("X-Frame-Options", "DENY"));
         res.set_header(Header::new("Referrer-Policy", "same-origin"));

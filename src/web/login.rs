@@ -81,7 +81,7 @@ fn urlencode(s: &str) -> String {
 }
 
 /// Where to go after logging in: `next` if it is a path on this site, else the dashboard.
-fn after_login(next: &str) -> String {
+pub fn after_login(next: &str) -> String {
     local_path(next)
         .filter(|p| *p != "/login")
         .unwrap_or("/dashboard")
@@ -209,6 +209,7 @@ async fn login(
             remember: form.remember,
             user_agent: &agent.0,
             secure: client.https,
+            ..Default::default()
         },
     )
     .await?;
@@ -331,6 +332,7 @@ async fn signup(
         remember: false,
         user_agent: &agent.0,
         secure: client.https,
+        ..Default::default()
     };
     session::start(&db.0, cookies, &config.auth, start).await?;
     let welcome = format!(
@@ -350,10 +352,15 @@ async fn logout(
     user: Option<CurrentUser>,
     _form: CsrfForm<Submit>,
 ) -> Result<Flash<Redirect>> {
+    // Only a session made through the IdP is ended there too, and it needs the ID token.
+    let id_token = match &user {
+        Some(u) if u.provider != "local" => Some(sessions::id_token(&db.0, u.session_id).await?),
+        _ => None,
+    };
     session::end(&db.0, cookies).await?;
     let mut to = None;
     if let Some(provider) = user.as_ref().and_then(|u| providers.by_id(&u.provider)) {
-        to = provider.after_logout(None).await;
+        to = provider.after_logout(id_token.as_deref()).await;
     }
     Ok(Flash::success(
         Redirect::to(to.unwrap_or_else(|| "/".into())),

@@ -7,6 +7,7 @@ pub mod catchers;
 pub mod dashboard;
 pub mod headers;
 pub mod login;
+pub mod oidc;
 pub mod public;
 
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
@@ -22,6 +23,7 @@ pub fn routes() -> Vec<Route> {
     let mut routes = Vec::new();
     routes.extend(public::routes());
     routes.extend(login::routes());
+    routes.extend(oidc::routes());
     routes.extend(dashboard::routes());
     routes.extend(account::routes());
     routes.extend(assets::routes());
