@@ -288,3 +288,16 @@ async fn a_nul_character_in_a_form_is_refused_without_a_server_error() {
     assert_eq!(posts, 0, "nothing was saved");
     assert_eq!(alice.get("/dashboard").await.status(), Status::Ok);
 }
+
+#[rocket::async_test]
+async fn flash_messages_survive_a_return_from_another_site() {
+    let app = TestApp::spawn().await;
+    let res = app.signup(&unique_email("flash"), "Flo", PASSWORD).await;
+    let flash = set_cookies(&res)
+        .into_iter()
+        .find(|c| c.starts_with("_flash="))
+        .expect("a welcome message");
+    // Strict would be dropped when the redirect chain began at the IdP.
+    assert!(flash.contains("SameSite=Lax"), "{flash}");
+    assert!(set_cookies(&res).iter().any(|c| c.starts_with("quire_session=")));
+}

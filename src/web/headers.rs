@@ -59,6 +59,7 @@ impl Fairing for SecurityHeaders {
         if crate::auth::Client::of(req).https {
             res.set_header(Header::new("Strict-Transport-Security", "max-age=31536000"));
         }
+        relax_flash_cookie(res);
         // A request carrying a session cookie may be answered with a personal page;
         // assets are the same for everyone and keep their own caching.
         let personal = res.headers().contains("Set-Cookie")
@@ -66,5 +67,25 @@ impl Fairing for SecurityHeaders {
         if personal && !req.uri().path().starts_with("/static/") {
             res.set_header(Header::new("Cache-Control", "no-store"));
         }
+    }
+}
+
+/// Rocket sets its flash cookie SameSite=Strict, which browsers drop on a navigation that
+/// began on another site: the "Welcome" after returning from the IdP, or "You are logged
+/// out" after its logout page, would vanish and show up later out of context. A flash
+/// message is not a secret, so it may travel like the session cookie (Lax).
+fn relax_flash_cookie(res: &mut Response<'_>) {
+    let cookies: Vec<String> = res.headers().get("Set-Cookie").map(str::to_string).collect();
+    if !cookies.iter().any(|c| c.starts_with("_flash=") && c.contains("SameSite=Strict")) {
+        return;
+    }
+    res.remove_header("Set-Cookie");
+    for cookie in cookies {
+        let cookie = if cookie.starts_with("_flash=") {
+            cookie.replace("SameSite=Strict", "SameSite=Lax")
+        } else {
+            cookie
+        };
+        res.adjoin_raw_header("Set-Cookie", cookie);
     }
 }
