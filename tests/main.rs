@@ -9,6 +9,8 @@ mod config;
 mod csrf;
 mod instances;
 mod login;
+mod oidc_accounts;
+mod oidc_login;
 mod op_selftest;
 mod outage;
 mod posts;

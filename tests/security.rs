@@ -299,5 +299,7 @@ async fn flash_messages_survive_a_return_from_another_site() {
         .expect("a welcome message");
     // Strict would be dropped when the redirect chain began at the IdP.
     assert!(flash.contains("SameSite=Lax"), "{flash}");
-    assert!(set_cookies(&res).iter().any(|c| c.starts_with("quire_session=")));
+    assert!(set_cookies(&res)
+        .iter()
+        .any(|c| c.starts_with("quire_session=")));
 }

@@ -174,7 +174,9 @@ impl OidcProvider {
         let metadata: Metadata = serde_json::from_value(doc)
             .map_err(|e| OidcError::Unavailable(format!("discovery document of {url}: {e}")))?;
         let jwks = self.fetch_jwks(&metadata).await?;
-        *self.last_jwks_fetch.lock().await = now();
+        // Not counted against the unknown-kid refetch limit: an OP that rotates its key
+        // right after quire cached the old one must be followed at once, not after
+        // JWKS_REFETCH_EVERY of refused logins.
         Ok(metadata.set_jwks(jwks))
     }
 
@@ -636,10 +638,12 @@ impl OidcProvider {
             None => None,
         };
         let ended = match (sid, sub, user_id) {
+            // A subject who never logged in here has no sessions to end, whatever sid
+            // the token names alongside it.
+            (_, Some(_), None) => 0,
             (Some(sid), _, user) => sessions::delete_by_oidc_sid(db, sid, user).await?,
             (None, Some(_), Some(user)) => sessions::delete_oidc_for_user(db, user).await?,
-            // A subject who never logged in here has no sessions to end.
-            _ => 0,
+            (None, None, _) => 0,
         };
         Ok(ended)
     }
@@ -713,10 +717,13 @@ impl OidcProvider {
         if iat > now + SKEW || iat < now - LOGIN_TTL {
             return Err(fail("iat out of bounds"));
         }
-        if let Some(exp) = claims.get("exp") {
-            if exp.as_i64().is_none_or(|exp| exp + SKEW < now) {
-                return Err(fail("expired"));
-            }
+        // Required by Back-Channel Logout 1.0 (final).
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| fail("no exp"))?;
+        if exp + SKEW < now {
+            return Err(fail("expired"));
         }
         let event_ok = claims
             .get("events")

@@ -75,8 +75,15 @@ impl Fairing for SecurityHeaders {
 /// out" after its logout page, would vanish and show up later out of context. A flash
 /// message is not a secret, so it may travel like the session cookie (Lax).
 fn relax_flash_cookie(res: &mut Response<'_>) {
-    let cookies: Vec<String> = res.headers().get("Set-Cookie").map(str::to_string).collect();
-    if !cookies.iter().any(|c| c.starts_with("_flash=") && c.contains("SameSite=Strict")) {
+    let cookies: Vec<String> = res
+        .headers()
+        .get("Set-Cookie")
+        .map(str::to_string)
+        .collect();
+    if !cookies
+        .iter()
+        .any(|c| c.starts_with("_flash=") && c.contains("SameSite=Strict"))
+    {
         return;
     }
     res.remove_header("Set-Cookie");

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod database;
+pub mod oidc;
 pub mod op;
 
 use std::sync::atomic::{AtomicU64, Ordering};
