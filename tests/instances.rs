@@ -16,16 +16,37 @@ use reqwest::StatusCode;
 use tempfile::TempDir;
 
 use crate::common::database::{is_postgres, TestDatabase};
+use crate::common::oidc::query_of;
+use crate::common::op::{OpUser, TestOp, CLIENT_ID, CLIENT_SECRET};
 use crate::common::{unique_email, PASSWORD, SECRET_KEY};
 
 const HEALTHY_WITHIN: Duration = Duration::from_secs(20);
 const POLL_EVERY: Duration = Duration::from_millis(50);
 const BROWSER_UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
 
-/// A port nobody is listening on right now.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local address").port()
+/// Two distinct ports nobody is listening on right now (both held until both are
+/// chosen, so they differ).
+fn two_free_ports() -> (u16, u16) {
+    let bind = || TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let (a, b) = (bind(), bind());
+    let port = |l: &TcpListener| l.local_addr().expect("local address").port();
+    (port(&a), port(&b))
+}
+
+/// `ROCKET_AUTH` for every instance: cheap password hashing, and with `oidc` the
+/// providers "local" and "oidc" with `[auth.oidc]` pointing at that OP and redirecting to
+/// `redirect_url`.
+fn auth_env(oidc: Option<(&TestOp, &str)>) -> String {
+    const ARGON2: &str = "argon2={memory_kib=64,iterations=1}";
+    match oidc {
+        None => format!("{{{ARGON2}}}"),
+        Some((op, redirect_url)) => format!(
+            "{{providers=[\"local\",\"oidc\"],{ARGON2},oidc={{issuer=\"{}\",\
+             client_id=\"{CLIENT_ID}\",client_secret=\"{CLIENT_SECRET}\",\
+             redirect_url=\"{redirect_url}\"}}}}",
+            op.issuer()
+        ),
+    }
 }
 
 /// One `quire serve` process, killed (and reaped) when dropped, even by a failing test.
@@ -37,11 +58,11 @@ struct Instance {
 }
 
 impl Instance {
-    /// Starts `quire serve` on `url` without waiting for it. It reads no Rocket.toml and
-    /// none of this process's `ROCKET_*` variables; every instance gets the same secret
-    /// key, as instances behind one load balancer must.
-    fn spawn(name: &'static str, url: &str, dir: &Path) -> Instance {
-        let port = free_port();
+    /// Starts `quire serve` on `port` and `url` without waiting for it. It reads no
+    /// Rocket.toml and none of this process's `ROCKET_*` variables; every instance gets
+    /// the same secret key and `auth` (`ROCKET_AUTH`), as instances behind one load
+    /// balancer must.
+    fn spawn(name: &'static str, port: u16, url: &str, auth: &str, dir: &Path) -> Instance {
         let stderr = dir.join(format!("{name}.stderr"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_quire"));
         for (key, _) in std::env::vars() {
@@ -59,7 +80,7 @@ impl Instance {
                 format!("{{quire={{url=\"{url}\",max_connections=4}}}}"),
             )
             .env("ROCKET_SECRET_KEY", SECRET_KEY)
-            .env("ROCKET_AUTH", "{argon2={memory_kib=64,iterations=1}}")
+            .env("ROCKET_AUTH", auth)
             .env("ROCKET_LOG_LEVEL", "critical")
             .env("ROCKET_CLI_COLORS", "false")
             .env("ROCKET_PROFILE", "debug")
@@ -138,13 +159,27 @@ impl Site {
     /// Two instances on a fresh database (one SQLite file, or one PostgreSQL database),
     /// spawned together, then waited for.
     async fn start() -> Site {
+        Site::start_with(None).await
+    }
+
+    /// As `start`, with OpenID Connect login through `op` beside local accounts on both
+    /// instances. The OP sends browsers back to B (`redirect_url` names B), wherever the
+    /// login started.
+    async fn start_with_oidc(op: &TestOp) -> Site {
+        Site::start_with(Some(op)).await
+    }
+
+    async fn start_with(op: Option<&TestOp>) -> Site {
         let dir = tempfile::Builder::new()
             .prefix("quire-instances-")
             .tempdir()
             .expect("temp dir");
         let database = TestDatabase::create(dir.path());
-        let mut a = Instance::spawn("A", &database.url, dir.path());
-        let mut b = Instance::spawn("B", &database.url, dir.path());
+        let (port_a, port_b) = two_free_ports();
+        let redirect_url = format!("http://127.0.0.1:{port_b}/oidc/callback");
+        let auth = auth_env(op.map(|op| (op, redirect_url.as_str())));
+        let mut a = Instance::spawn("A", port_a, &database.url, &auth, dir.path());
+        let mut b = Instance::spawn("B", port_b, &database.url, &auth, dir.path());
         a.wait_healthy().await;
         b.wait_healthy().await;
         Site {
@@ -197,6 +232,17 @@ impl Browser {
             .send()
             .await
             .unwrap_or_else(|e| panic!("GET {path} on {}: {e}", at.name));
+        read(res).await
+    }
+
+    /// GET an absolute URL (e.g. the OP's), with this browser's cookies.
+    async fn get_url(&self, url: &str) -> (StatusCode, String, String) {
+        let res = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
         read(res).await
     }
 
@@ -459,4 +505,106 @@ async fn instances_starting_together_apply_migrations_once() {
         );
         db.close().await;
     }
+}
+
+#[rocket::async_test]
+async fn an_oidc_login_started_on_one_instance_completes_on_the_other() {
+    let op = TestOp::start().await;
+    op.set_user(OpUser::new(
+        "sub-grace",
+        "grace@example.com",
+        "Grace Brewster",
+    ));
+    let site = Site::start_with_oidc(&op).await;
+    let (a, b) = (&site.a, &site.b);
+    let browser = Browser::new();
+
+    // The login starts on A, which sets the pre-login cookie and sends the browser to the
+    // OP.
+    let (status, authorize, page) = browser.get(a, "/login/oidc?next=/dashboard").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "/login/oidc on A: {page}");
+    assert!(
+        authorize.starts_with(&format!("{}/authorize?", op.issuer())),
+        "A sent the browser to {authorize:?}"
+    );
+    assert!(
+        browser.cookie_header(a).contains("quire_oidc="),
+        "no pre-login cookie from A: {:?}",
+        browser.cookie_header(a)
+    );
+
+    // The OP sends it back to B, the instance its redirect URL names.
+    let (status, callback, page) = browser.get_url(&authorize).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the OP's /authorize: {page}");
+    let callback = callback
+        .strip_prefix(&b.base)
+        .unwrap_or_else(|| panic!("the OP sent the browser to {callback:?}, not to B"))
+        .to_string();
+    assert!(callback.starts_with("/oidc/callback?"), "{callback}");
+
+    // B completes the login A started.
+    let (status, location, page) = browser.get(b, &callback).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "callback on B: {page}\nB's stderr:\n{}",
+        b.stderr()
+    );
+    assert_eq!(location, "/dashboard", "callback on B: {page}");
+    // The dashboard greets by name once (a flash, here shown by A); the account page
+    // names who is logged in, on either instance.
+    for (at, greeting) in [(a, true), (b, false)] {
+        let (status, _, dashboard) = browser.get(at, "/dashboard").await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "dashboard on {}: {dashboard}",
+            at.name
+        );
+        assert_eq!(
+            dashboard.contains("Welcome, Grace Brewster."),
+            greeting,
+            "dashboard on {}: {dashboard}",
+            at.name
+        );
+    }
+    for at in [a, b] {
+        let (status, _, account) = browser.get(at, "/account").await;
+        assert_eq!(status, StatusCode::OK, "account on {}: {account}", at.name);
+        assert!(
+            account.contains("Logged in as <strong>Grace Brewster</strong>"),
+            "account on {}: {account}",
+            at.name
+        );
+    }
+    let db = site.db().await;
+    let providers: Vec<(String,)> = sqlx::query_as("SELECT provider FROM sessions")
+        .fetch_all(&*db)
+        .await
+        .unwrap();
+    assert_eq!(providers, [("oidc".to_string(),)], "session rows");
+
+    // Logging out on B ends the session at the OP too, and on A.
+    let token = browser.token_from(b, "/dashboard").await;
+    let (status, location, page) = browser.post(b, "/logout", &[("csrf_token", &token)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "logout on B: {page}");
+    assert!(
+        location.starts_with(&format!("{}/end_session?", op.issuer())),
+        "logout on B sent the browser to {location:?}"
+    );
+    let query = query_of(&location);
+    assert_eq!(
+        query.get("post_logout_redirect_uri"),
+        Some(&format!("{}/", b.base)),
+        "{location}"
+    );
+    let (status, location, _) = browser.get(a, "/dashboard").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "dashboard on A after logout");
+    assert!(location.starts_with("/login"), "{location}");
+    let (sessions,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions")
+        .fetch_one(&*db)
+        .await
+        .unwrap();
+    assert_eq!(sessions, 0, "session rows after logout");
+    db.close().await;
 }
