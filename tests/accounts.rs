@@ -5,17 +5,9 @@ use rocket::http::Status;
 
 use crate::common::*;
 
-async fn user_id(app: &TestApp, email: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-        .bind(email.to_string())
-        .fetch_one(&*app.db().await)
-        .await
-        .expect("user exists")
-}
-
 /// The user's session ids, oldest first.
 async fn session_ids(app: &TestApp, email: &str) -> Vec<i64> {
-    let uid = user_id(app, email).await;
+    let uid = app.user_id(email).await;
     sqlx::query_scalar("SELECT id FROM sessions WHERE user_id = $1 ORDER BY id")
         .bind(uid)
         .fetch_all(&*app.db().await)

@@ -30,15 +30,6 @@ async fn post_count(app: &TestApp) -> i64 {
     n
 }
 
-async fn user_id(app: &TestApp, email: &str) -> i64 {
-    let (id,): (i64,) = sqlx::query_as("SELECT id FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_one(&*app.db().await)
-        .await
-        .expect("user exists");
-    id
-}
-
 async fn make_admin(app: &TestApp, email: &str) {
     sqlx::query("UPDATE users SET is_admin = 1 WHERE email = $1")
         .bind(email)
@@ -291,7 +282,7 @@ async fn an_admin_may_edit_and_delete_anyones_post() {
     assert!(page.contains("The typo."), "{page}");
     assert!(page.contains("By Alice"), "still Alice's post: {page}");
     let row = post_row(&app, &slug).await.unwrap();
-    assert_eq!(row.0, user_id(&app, &alice_email).await);
+    assert_eq!(row.0, app.user_id(&alice_email).await);
 
     let res = admin.post_form(&format!("/posts/{slug}/delete"), &[]).await;
     assert_eq!(res.status(), Status::SeeOther);
@@ -411,8 +402,8 @@ async fn extra_form_fields_cannot_change_owner_or_identity() {
     let (alice, alice_email) = app.author("Alice").await;
     let bobs = bob.create_post("Bob's own", "Mine.", true).await;
     let bobs_before = post_row(&app, &bobs).await.unwrap();
-    let bob_id = user_id(&app, &bob_email).await.to_string();
-    let alice_id = user_id(&app, &alice_email).await;
+    let bob_id = app.user_id(&bob_email).await.to_string();
+    let alice_id = app.user_id(&alice_email).await;
 
     let res = alice
         .post_form(

@@ -7,15 +7,6 @@ use sqlx::Row;
 
 use crate::common::*;
 
-async fn user_id(app: &TestApp, email: &str) -> i64 {
-    let (id,): (i64,) = sqlx::query_as("SELECT id FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_one(&*app.db().await)
-        .await
-        .expect("user exists");
-    id
-}
-
 async fn set_published_at(app: &TestApp, slug: &str, ts: i64) {
     let done = sqlx::query("UPDATE posts SET published_at = $1 WHERE slug = $2")
         .bind(ts)
@@ -108,7 +99,7 @@ async fn an_empty_blog_says_so() {
 async fn the_home_page_shows_twenty_posts_a_page() {
     let app = TestApp::spawn().await;
     let (alice, email) = app.author("Alice").await;
-    insert_posts(&app, user_id(&app, &email).await, 45).await;
+    insert_posts(&app, app.user_id(&email).await, 45).await;
     let draft = alice.create_post("A draft", "not listed", false).await;
     set_published_at(&app, &draft, 1_800_000_000).await;
 
@@ -144,7 +135,7 @@ async fn the_home_page_shows_twenty_posts_a_page() {
 async fn a_page_number_out_of_range_is_not_found_and_garbage_never_fails() {
     let app = TestApp::spawn().await;
     let (_, email) = app.author("Alice").await;
-    insert_posts(&app, user_id(&app, &email).await, 3).await;
+    insert_posts(&app, app.user_id(&email).await, 3).await;
     for page in ["0", "-3", "2", "1000001", "9223372036854775807"] {
         let (status, body) = app.get_text(&format!("/?page={page}")).await;
         assert_eq!(status, Status::NotFound, "page={page}");
@@ -347,7 +338,7 @@ const HOME_QUERY: &str = "SELECT p.slug, p.title, u.name AS author_name, p.publi
 async fn the_home_page_query_is_served_by_its_index() {
     let app = TestApp::spawn().await;
     let (_, email) = app.author("Alice").await;
-    insert_posts(&app, user_id(&app, &email).await, 30).await;
+    insert_posts(&app, app.user_id(&email).await, 30).await;
     let pool = app.db().await;
     let mut conn = pool.acquire().await.expect("connection");
     let plan: Vec<String> = if database::is_postgres() {

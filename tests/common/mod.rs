@@ -99,6 +99,16 @@ impl TestApp {
         quire::db::Pool::connect(&config).await.expect("database")
     }
 
+    /// The id of the account with this (stored, lowercased) email.
+    pub async fn user_id(&self, email: &str) -> i64 {
+        let (id,): (i64,) = sqlx::query_as("SELECT id FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_one(&*self.db().await)
+            .await
+            .expect("user exists");
+        id
+    }
+
     /// Signs up a fresh author in a new browser and returns that browser, logged in.
     pub async fn author(&self, name: &str) -> (Browser, String) {
         let b = self.new_browser().await;
