@@ -5,31 +5,6 @@ use rocket::http::Status;
 
 use crate::common::*;
 
-/// The user's session ids, oldest first.
-async fn session_ids(app: &TestApp, email: &str) -> Vec<i64> {
-    let uid = app.user_id(email).await;
-    sqlx::query_scalar("SELECT id FROM sessions WHERE user_id = $1 ORDER BY id")
-        .bind(uid)
-        .fetch_all(&*app.db().await)
-        .await
-        .expect("sessions")
-}
-
-async fn password_hash(app: &TestApp, email: &str) -> String {
-    sqlx::query_scalar("SELECT password_hash FROM users WHERE email = $1")
-        .bind(email.to_string())
-        .fetch_one(&*app.db().await)
-        .await
-        .expect("user exists")
-}
-
-/// A second browser logged in as `email`.
-async fn second_login(app: &TestApp, email: &str) -> Browser {
-    let b = app.new_browser().await;
-    assert_eq!(b.login(email, PASSWORD).await.status(), Status::SeeOther);
-    b
-}
-
 /// The `<li>` blocks of the session list.
 fn session_items(page: &str) -> Vec<String> {
     let re = regex::Regex::new(r"(?s)<li>\s*<div>.*?</li>").unwrap();
@@ -53,15 +28,15 @@ async fn the_account_page_lists_this_browser() {
     assert_eq!(items.len(), 1, "{page}");
     assert!(items[0].contains("This browser"), "{}", items[0]);
     assert!(items[0].contains("Firefox"), "{}", items[0]);
-    assert_eq!(end_action(&items[0]), session_ids(&app, &email).await[0]);
+    assert_eq!(end_action(&items[0]), session_ids_of(&app, &email).await[0]);
 }
 
 #[rocket::async_test]
 async fn ending_another_session_logs_that_browser_out() {
     let app = TestApp::spawn().await;
     let (first, email) = app.author("Ann").await;
-    let second = second_login(&app, &email).await;
-    let ids = session_ids(&app, &email).await;
+    let second = app.login_as(&email).await;
+    let ids = session_ids_of(&app, &email).await;
     assert_eq!(ids.len(), 2);
 
     let (_, page) = first.get_text("/account").await;
@@ -85,7 +60,7 @@ async fn ending_another_session_logs_that_browser_out() {
 
     assert!(!second.is_logged_in().await);
     assert!(first.is_logged_in().await);
-    assert_eq!(session_ids(&app, &email).await, vec![ids[0]]);
+    assert_eq!(session_ids_of(&app, &email).await, vec![ids[0]]);
 }
 
 #[rocket::async_test]
@@ -93,14 +68,14 @@ async fn someone_elses_session_cannot_be_ended() {
     let app = TestApp::spawn().await;
     let (ann, _) = app.author("Ann").await;
     let (bob, bob_email) = app.author("Bob").await;
-    let bobs = session_ids(&app, &bob_email).await[0];
+    let bobs = session_ids_of(&app, &bob_email).await[0];
 
     let res = ann
         .post_form(&format!("/account/sessions/{bobs}/end"), &[])
         .await;
     assert_eq!(res.status(), Status::NotFound);
     assert!(bob.is_logged_in().await);
-    assert_eq!(session_ids(&app, &bob_email).await, vec![bobs]);
+    assert_eq!(session_ids_of(&app, &bob_email).await, vec![bobs]);
 
     // Nor can a session that does not exist.
     let res = ann.post_form("/account/sessions/999999/end", &[]).await;
@@ -112,10 +87,10 @@ async fn someone_elses_session_cannot_be_ended() {
 async fn logging_out_everywhere_else_keeps_this_browser() {
     let app = TestApp::spawn().await;
     let (first, email) = app.author("Ann").await;
-    let second = second_login(&app, &email).await;
-    let third = second_login(&app, &email).await;
+    let second = app.login_as(&email).await;
+    let third = app.login_as(&email).await;
     let (bob, _) = app.author("Bob").await;
-    let mine = session_ids(&app, &email).await[0];
+    let mine = session_ids_of(&app, &email).await[0];
 
     let res = first.post_form("/account/sessions/others/end", &[]).await;
     assert_eq!(res.status(), Status::SeeOther);
@@ -127,14 +102,14 @@ async fn logging_out_everywhere_else_keeps_this_browser() {
     assert!(!second.is_logged_in().await);
     assert!(!third.is_logged_in().await);
     assert!(bob.is_logged_in().await, "another user's session was ended");
-    assert_eq!(session_ids(&app, &email).await, vec![mine]);
+    assert_eq!(session_ids_of(&app, &email).await, vec![mine]);
 }
 
 #[rocket::async_test]
 async fn a_wrong_current_password_changes_nothing() {
     let app = TestApp::spawn().await;
     let (first, email) = app.author("Ann").await;
-    let second = second_login(&app, &email).await;
+    let second = app.login_as(&email).await;
     let before = password_hash(&app, &email).await;
 
     let res = first
@@ -169,7 +144,7 @@ async fn a_wrong_current_password_changes_nothing() {
 async fn a_weak_new_password_is_refused() {
     let app = TestApp::spawn().await;
     let (first, email) = app.author("Ann").await;
-    let second = second_login(&app, &email).await;
+    let second = app.login_as(&email).await;
     let before = password_hash(&app, &email).await;
 
     for (weak, message) in [
@@ -188,14 +163,14 @@ async fn a_weak_new_password_is_refused() {
         assert_eq!(password_hash(&app, &email).await, before, "{weak}");
     }
     assert!(second.is_logged_in().await);
-    assert_eq!(session_ids(&app, &email).await.len(), 2);
+    assert_eq!(session_ids_of(&app, &email).await.len(), 2);
 }
 
 #[rocket::async_test]
 async fn changing_the_password_logs_out_every_other_session() {
     let app = TestApp::spawn().await;
     let (first, email) = app.author("Ann").await;
-    let second = second_login(&app, &email).await;
+    let second = app.login_as(&email).await;
 
     let res = first
         .post_form(
@@ -213,7 +188,7 @@ async fn changing_the_password_logs_out_every_other_session() {
     assert!(page.contains("Password changed."), "{page}");
 
     assert!(!second.is_logged_in().await);
-    assert_eq!(session_ids(&app, &email).await.len(), 1);
+    assert_eq!(session_ids_of(&app, &email).await.len(), 1);
 
     let third = app.new_browser().await;
     assert_eq!(

@@ -3,11 +3,13 @@
 //! as one line on stderr.
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use rocket::http::Status;
 use tempfile::TempDir;
 
+use crate::common::database::connect;
+use crate::common::process::quire_command;
 use crate::common::*;
 
 /// A working directory for `quire` runs against the SQLite file `db`, reading no
@@ -56,20 +58,8 @@ impl Operator {
     }
 
     fn run(&self, args: &[&str], stdin: &str) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_quire"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("ROCKET_") {
-                cmd.env_remove(key);
-            }
-        }
+        let mut cmd = quire_command(self.dir.path(), &self.url());
         cmd.args(args)
-            .current_dir(self.dir.path())
-            .env(
-                "ROCKET_DATABASES",
-                format!("{{quire={{url=\"{}\"}}}}", self.url()),
-            )
-            .env("ROCKET_PROFILE", "debug")
-            .env("ROCKET_CONFIG", self.dir.path().join("absent.toml"))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -84,24 +74,19 @@ impl Operator {
         child.wait_with_output().unwrap()
     }
 
-    async fn db(&self) -> quire::db::Pool {
-        let config = rocket_db_pools::Config {
-            url: self.url(),
-            min_connections: None,
-            max_connections: 2,
-            connect_timeout: 5,
-            idle_timeout: None,
-            extensions: None,
-        };
-        quire::db::Pool::connect(&config).await.unwrap()
-    }
-
     /// (email, name, is_admin) of every account.
-    async fn users(&self) -> Vec<(String, String, i64)> {
-        sqlx::query_as("SELECT email, name, is_admin FROM users ORDER BY id")
-            .fetch_all(&*self.db().await)
+    async fn users(&self) -> Vec<(String, String, bool)> {
+        users(self)
             .await
-            .unwrap()
+            .into_iter()
+            .map(|u| (u.email, u.name, u.is_admin))
+            .collect()
+    }
+}
+
+impl Db for Operator {
+    async fn pool(&self) -> quire::db::Pool {
+        connect(&self.url()).await
     }
 }
 
@@ -119,28 +104,14 @@ fn one_line_failure(out: &Output) -> String {
     lines[0].to_string()
 }
 
-async fn password_hash(db: &quire::db::Pool, email: &str) -> String {
-    let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_one(&**db)
-        .await
-        .unwrap();
-    hash
-}
-
 #[rocket::async_test]
 async fn migrate_creates_the_schema() {
     let op = Operator::new();
     let out = op.run(&["migrate"], "");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(op.db.exists());
-    let tables: Vec<(String,)> =
-        sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-            .fetch_all(&*op.db().await)
-            .await
-            .unwrap();
-    let tables: Vec<String> = tables.into_iter().map(|(t,)| t).collect();
-    for t in ["login_throttle", "posts", "sessions", "users"] {
+    let tables = sqlite_tables(&op).await;
+    for t in TABLES {
         assert!(tables.iter().any(|x| x == t), "{t} missing from {tables:?}");
     }
     // Running it again is harmless.
@@ -165,10 +136,9 @@ async fn user_add_creates_an_admin_with_the_password_from_stdin() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         op.users().await,
-        vec![("root@example.com".to_string(), "Root".to_string(), 1)]
+        vec![("root@example.com".to_string(), "Root".to_string(), true)]
     );
-    let db = op.db().await;
-    let hash = password_hash(&db, "root@example.com").await;
+    let hash = password_hash(&op, "root@example.com").await;
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains(PASSWORD));
 
@@ -184,7 +154,7 @@ async fn user_add_creates_an_admin_with_the_password_from_stdin() {
         &format!("{OTHER_PASSWORD}\n"),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(op.users().await[1].2, 0, "not an admin without --admin");
+    assert!(!op.users().await[1].2, "not an admin without --admin");
 }
 
 #[rocket::async_test]
@@ -243,8 +213,7 @@ async fn set_password_changes_it_and_ends_the_accounts_sessions() {
     let (author, email) = app.author("Nia").await;
     let (bystander, _) = app.author("Oz").await;
     assert!(author.is_logged_in().await);
-    let db = app.db().await;
-    let before = password_hash(&db, &email).await;
+    let before = password_hash(&app, &email).await;
 
     let op = Operator::for_url(&app.database.url);
     let out = op.run(
@@ -253,16 +222,8 @@ async fn set_password_changes_it_and_ends_the_accounts_sessions() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
 
-    assert_ne!(password_hash(&db, &email).await, before);
-    let (sessions,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM sessions JOIN users ON users.id = sessions.user_id \
-         WHERE users.email = $1",
-    )
-    .bind(&email)
-    .fetch_one(&*db)
-    .await
-    .unwrap();
-    assert_eq!(sessions, 0);
+    assert_ne!(password_hash(&app, &email).await, before);
+    assert_eq!(session_ids_of(&app, &email).await.len(), 0);
     assert!(!author.is_logged_in().await, "the old session still works");
     assert!(
         bystander.is_logged_in().await,
@@ -285,13 +246,13 @@ async fn set_password_refuses_a_weak_password_and_changes_nothing() {
     let op = Operator::new();
     let args = ["user", "add", "--email", "d@example.com", "--name", "D"];
     assert!(op.run(&args, &format!("{PASSWORD}\n")).status.success());
-    let before = password_hash(&op.db().await, "d@example.com").await;
+    let before = password_hash(&op, "d@example.com").await;
     let out = op.run(
         &["user", "set-password", "--email", "d@example.com"],
         "aaaaaaaaaaaaaaaa\n",
     );
     one_line_failure(&out);
-    assert_eq!(password_hash(&op.db().await, "d@example.com").await, before);
+    assert_eq!(password_hash(&op, "d@example.com").await, before);
 }
 
 #[rocket::async_test]

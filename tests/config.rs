@@ -4,7 +4,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use rocket::error::ErrorKind;
 use rocket::figment::Figment;
 use rocket::http::{Cookie, Status};
 use tempfile::TempDir;
@@ -18,6 +17,12 @@ fn temp_dir() -> TempDir {
         .unwrap()
 }
 
+/// What quire starts from in `dir` with no secret key configured: the key generated, or
+/// read, beside the SQLite file there.
+fn first_start(dir: &TempDir) -> Result<Figment, String> {
+    quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(dir.path())))
+}
+
 fn secret_key(figment: &Figment) -> String {
     figment.extract_inner("secret_key").expect("a secret key")
 }
@@ -26,71 +31,41 @@ fn secret_key(figment: &Figment) -> String {
 async fn a_missing_secret_key_is_generated_once_beside_the_database() {
     let dir = temp_dir();
     let key_file = dir.path().join("quire.secret_key");
-    let first = quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
-        dir.path(),
-    )))
-    .unwrap();
+    let first = first_start(&dir).unwrap();
     assert!(key_file.exists());
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "mode {mode:o}");
     let key = secret_key(&first);
     assert_eq!(std::fs::read_to_string(&key_file).unwrap().trim(), key);
 
-    let second = quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
-        dir.path(),
-    )))
-    .unwrap();
+    let second = first_start(&dir).unwrap();
     assert_eq!(secret_key(&second), key);
 }
 
 #[rocket::async_test]
 async fn logins_survive_a_restart_with_a_generated_key() {
     let dir = temp_dir();
-    let first = Browser::launch(
-        quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
-            dir.path(),
-        )))
-        .unwrap(),
-    )
-    .await;
+    let first = Browser::launch(first_start(&dir).unwrap()).await;
     let res = first.signup(&unique_email("pat"), "Pat", PASSWORD).await;
     assert_eq!(res.status(), Status::SeeOther);
     assert!(first.is_logged_in().await);
     // The cookie as the browser holds it: encrypted with the instance's key.
     let sealed = first
-        .client
-        .cookies()
-        .get("quire_session")
+        .cookie("quire_session")
         .expect("session cookie")
         .value()
         .to_string();
 
-    let restarted = Browser::launch(
-        quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
-            dir.path(),
-        )))
-        .unwrap(),
-    )
-    .await;
+    let restarted = Browser::launch(first_start(&dir).unwrap()).await;
     let res = restarted
-        .client
-        .get("/dashboard")
-        .cookie(Cookie::new("quire_session", sealed.clone()))
-        .dispatch()
+        .get_with_cookie("/dashboard", Cookie::new("quire_session", sealed.clone()))
         .await;
     assert_eq!(res.status(), Status::Ok, "logged out by a restart");
 
     // Under another key the same cookie means nothing, so the check above is the key's doing.
-    let other = Browser::launch(
-        keyless_figment(&database::TestDatabase::sqlite(dir.path()))
-            .merge(("secret_key", SECRET_KEY)),
-    )
-    .await;
+    let other = Browser::launch(test_figment(&database::TestDatabase::sqlite(dir.path()))).await;
     let res = other
-        .client
-        .get("/dashboard")
-        .cookie(Cookie::new("quire_session", sealed))
-        .dispatch()
+        .get_with_cookie("/dashboard", Cookie::new("quire_session", sealed))
         .await;
     assert_eq!(res.status(), Status::SeeOther);
 }
@@ -98,8 +73,7 @@ async fn logins_survive_a_restart_with_a_generated_key() {
 #[rocket::async_test]
 async fn a_configured_secret_key_wins_and_no_file_is_written() {
     let dir = temp_dir();
-    let figment = keyless_figment(&database::TestDatabase::sqlite(dir.path()))
-        .merge(("secret_key", SECRET_KEY));
+    let figment = test_figment(&database::TestDatabase::sqlite(dir.path()));
     let figment = quire::config::with_secret_key(figment).unwrap();
     assert_eq!(secret_key(&figment), SECRET_KEY);
     assert!(!dir.path().join("quire.secret_key").exists());
@@ -110,10 +84,7 @@ async fn a_garbled_key_file_is_an_error_naming_the_file() {
     let dir = temp_dir();
     let key_file = dir.path().join("quire.secret_key");
     std::fs::write(&key_file, "this is not a key\n").unwrap();
-    let err = quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
-        dir.path(),
-    )))
-    .expect_err("garbled key accepted");
+    let err = first_start(&dir).expect_err("garbled key accepted");
     assert!(
         err.contains(&key_file.display().to_string()),
         "error does not name the file: {err}"
@@ -128,8 +99,7 @@ async fn a_garbled_key_file_is_an_error_naming_the_file() {
 #[rocket::async_test]
 async fn a_configuration_quire_cannot_honour_stops_launch() {
     let dir = temp_dir();
-    let base = keyless_figment(&database::TestDatabase::sqlite(dir.path()))
-        .merge(("secret_key", SECRET_KEY));
+    let base = test_figment(&database::TestDatabase::sqlite(dir.path()));
     let bad: [(&str, Figment); 3] = [
         (
             "auth.password_min_length",
@@ -145,21 +115,10 @@ async fn a_configuration_quire_cannot_honour_stops_launch() {
         ),
     ];
     for (key, figment) in bad {
-        let err = quire::config::Config::from_figment(&figment).expect_err(key);
-        assert!(err.contains(key), "{err}");
-        let launched = rocket::local::asynchronous::Client::tracked(quire::build(figment)).await;
-        let err = launched
-            .err()
-            .unwrap_or_else(|| panic!("launched with a bad {key}"));
-        assert!(
-            matches!(err.kind(), ErrorKind::FailedFairings(f) if f.iter().any(|f| f.name == "quire configuration")),
-            "{key}: {err:?}"
-        );
+        assert_launch_refused(figment, key).await;
     }
     // The floor itself is allowed, so the refusal above is about the value.
-    let at_floor = base.merge(("auth.password_min_length", 8));
-    let launched = rocket::local::asynchronous::Client::tracked(quire::build(at_floor)).await;
-    assert!(launched.is_ok());
+    assert_launches(base.merge(("auth.password_min_length", 8))).await;
 }
 
 /// `config::defaults()` promises quire's defaults alone, read from no file or environment,

@@ -8,49 +8,12 @@ use crate::common::*;
 /// Who posts, where, and the form's own fields.
 type Case<'a> = (&'a Browser, &'a str, Vec<(&'a str, &'a str)>);
 
-/// Everything a forged request could change, in a comparable form.
-async fn snapshot(app: &TestApp) -> String {
-    let db = app.db().await;
-    let users: Vec<(i64, String, String, Option<String>)> =
-        sqlx::query_as("SELECT id, email, name, password_hash FROM users ORDER BY id")
-            .fetch_all(&*db)
-            .await
-            .unwrap();
-    let sessions: Vec<(i64, i64, String)> =
-        sqlx::query_as("SELECT id, user_id, token_hash FROM sessions ORDER BY id")
-            .fetch_all(&*db)
-            .await
-            .unwrap();
-    let posts: Vec<(i64, String, String, String, i64)> =
-        sqlx::query_as("SELECT id, slug, title, body_md, published FROM posts ORDER BY id")
-            .fetch_all(&*db)
-            .await
-            .unwrap();
-    format!("{users:?}\n{sessions:?}\n{posts:?}")
-}
-
-async fn session_ids(app: &TestApp) -> Vec<i64> {
-    sqlx::query_scalar("SELECT id FROM sessions ORDER BY id")
-        .fetch_all(&*app.db().await)
-        .await
-        .unwrap()
-}
-
+/// The forms on the page that do not carry a CSRF token.
 fn forms_without_token(page: &str) -> Vec<String> {
-    form_blocks(page)
+    post_forms(page)
         .into_iter()
         .filter(|f| !f.contains(r#"name="csrf_token""#))
         .collect()
-}
-
-fn form_blocks(page: &str) -> Vec<String> {
-    let re = regex::Regex::new(r#"(?is)<form\b[^>]*\bmethod="post"[^>]*>.*?</form>"#).unwrap();
-    re.find_iter(page).map(|m| m.as_str().to_string()).collect()
-}
-
-fn token_values(page: &str) -> Vec<String> {
-    let re = regex::Regex::new(r#"name="csrf_token" value="([^"]*)""#).unwrap();
-    re.captures_iter(page).map(|c| c[1].to_string()).collect()
 }
 
 #[rocket::async_test]
@@ -58,11 +21,7 @@ async fn state_changing_posts_without_the_right_token_are_refused() {
     let app = TestApp::spawn().await;
     let (ann, email) = app.author("Ann").await;
     let slug = ann.create_post("Kept", "Original body.", true).await;
-    let second = app.new_browser().await;
-    assert_eq!(
-        second.login(&email, PASSWORD).await.status(),
-        Status::SeeOther
-    );
+    let second = app.login_as(&email).await;
     let other_session = session_ids(&app).await[1];
     let anon = app.new_browser().await;
     anon.csrf_token().await;
@@ -161,11 +120,8 @@ async fn every_form_carries_this_browsers_token() {
     let (ann, email) = app.author("Ann").await;
     let slug = ann.create_post("A post", "Words.", true).await;
     ann.create_post("Another post", "More words.", true).await;
-    let second = app.new_browser().await;
-    assert_eq!(
-        second.login(&email, PASSWORD).await.status(),
-        Status::SeeOther
-    );
+    // A second session, so the account page lists two.
+    app.login_as(&email).await;
     let anon = app.new_browser().await;
 
     let pages: Vec<(&Browser, String, usize)> = vec![
@@ -181,7 +137,7 @@ async fn every_form_carries_this_browsers_token() {
     ];
     for (b, path, min_forms) in pages {
         let (_, page) = b.get_text(&path).await;
-        let forms = form_blocks(&page);
+        let forms = post_forms(&page);
         assert!(
             forms.len() >= min_forms,
             "{path}: expected at least {min_forms} forms, found {}: {page}",
@@ -193,7 +149,7 @@ async fn every_form_carries_this_browsers_token() {
             "{path}: forms without csrf_token: {missing:#?}"
         );
         let token = b.csrf_token().await;
-        let values = token_values(&page);
+        let values = csrf_tokens(&page);
         assert_eq!(values.len(), forms.len(), "{path}");
         for v in values {
             assert_eq!(

@@ -7,7 +7,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,14 +15,17 @@ use reqwest::cookie::{CookieStore, Jar};
 use reqwest::StatusCode;
 use tempfile::TempDir;
 
-use crate::common::database::{is_postgres, TestDatabase};
-use crate::common::oidc::query_of;
-use crate::common::op::{OpUser, TestOp, CLIENT_ID, CLIENT_SECRET};
-use crate::common::{unique_email, PASSWORD, SECRET_KEY};
+use crate::common::database::{connect, TestDatabase};
+use crate::common::oidc::{oidc_env, query_of};
+use crate::common::op::{OpUser, TestOp};
+use crate::common::process::quire_command;
+use crate::common::schema::{
+    applied_migrations, session_count, sessions, shipped_migrations, successful_migrations,
+};
+use crate::common::{csrf_token_in, unique_email, PASSWORD, SECRET_KEY, USER_AGENT};
 
 const HEALTHY_WITHIN: Duration = Duration::from_secs(20);
 const POLL_EVERY: Duration = Duration::from_millis(50);
-const BROWSER_UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
 
 /// Two distinct ports nobody is listening on right now (both held until both are
 /// chosen, so they differ).
@@ -41,10 +44,8 @@ fn auth_env(oidc: Option<(&TestOp, &str)>) -> String {
     match oidc {
         None => format!("{{{ARGON2}}}"),
         Some((op, redirect_url)) => format!(
-            "{{providers=[\"local\",\"oidc\"],{ARGON2},oidc={{issuer=\"{}\",\
-             client_id=\"{CLIENT_ID}\",client_secret=\"{CLIENT_SECRET}\",\
-             redirect_url=\"{redirect_url}\"}}}}",
-            op.issuer()
+            "{{providers=[\"local\",\"oidc\"],{ARGON2},{}}}",
+            oidc_env(op, redirect_url)
         ),
     }
 }
@@ -64,27 +65,14 @@ impl Instance {
     /// balancer must.
     fn spawn(name: &'static str, port: u16, url: &str, auth: &str, dir: &Path) -> Instance {
         let stderr = dir.join(format!("{name}.stderr"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_quire"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("ROCKET_") {
-                cmd.env_remove(key);
-            }
-        }
+        let mut cmd = quire_command(dir, url);
         cmd.arg("serve")
-            .current_dir(dir)
             .env("ROCKET_PORT", port.to_string())
             .env("ROCKET_ADDRESS", "127.0.0.1")
-            // A few connections each: many instances of the suite share one PostgreSQL.
-            .env(
-                "ROCKET_DATABASES",
-                format!("{{quire={{url=\"{url}\",max_connections=4}}}}"),
-            )
             .env("ROCKET_SECRET_KEY", SECRET_KEY)
             .env("ROCKET_AUTH", auth)
             .env("ROCKET_LOG_LEVEL", "critical")
             .env("ROCKET_CLI_COLORS", "false")
-            .env("ROCKET_PROFILE", "debug")
-            .env("ROCKET_CONFIG", dir.join("absent.toml"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).expect("stderr file"));
@@ -191,15 +179,7 @@ impl Site {
     }
 
     async fn db(&self) -> quire::db::Pool {
-        let config = rocket_db_pools::Config {
-            url: self.database.url.clone(),
-            min_connections: None,
-            max_connections: 2,
-            connect_timeout: 5,
-            idle_timeout: None,
-            extensions: None,
-        };
-        quire::db::Pool::connect(&config).await.expect("database")
+        connect(&self.database.url).await
     }
 }
 
@@ -218,7 +198,7 @@ impl Browser {
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .user_agent(BROWSER_UA)
+            .user_agent(USER_AGENT)
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap();
@@ -288,14 +268,6 @@ async fn read(res: reqwest::Response) -> (StatusCode, String, String) {
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
     (status, location, res.text().await.unwrap_or_default())
-}
-
-fn csrf_token_in(page: &str) -> String {
-    let re = regex::Regex::new(r#"name="csrf_token" value="([^"]+)""#).unwrap();
-    match re.captures(page) {
-        Some(c) => c[1].to_string(),
-        None => panic!("no csrf_token field in the page:\n{page}"),
-    }
 }
 
 /// Signs up on `at` through the form and returns the email.
@@ -458,19 +430,7 @@ async fn throttling_counts_across_instances() {
 
 #[rocket::async_test]
 async fn instances_starting_together_apply_migrations_once() {
-    let backend = if is_postgres() { "postgres" } else { "sqlite" };
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/");
-    let mut versions: Vec<i64> = std::fs::read_dir(format!("{dir}{backend}"))
-        .expect("migrations directory")
-        .map(|e| {
-            let name = e.unwrap().file_name().into_string().unwrap();
-            let (number, _) = name
-                .split_once('_')
-                .unwrap_or_else(|| panic!("migration {name:?} has no version prefix"));
-            number.parse().unwrap()
-        })
-        .collect();
-    versions.sort();
+    let versions = shipped_migrations();
     assert!(!versions.is_empty());
 
     // Three fresh databases, so that a race has three chances to show.
@@ -486,18 +446,9 @@ async fn instances_starting_together_apply_migrations_once() {
             );
         }
         let db = site.db().await;
-        let applied: Vec<(i64,)> =
-            sqlx::query_as("SELECT version FROM _sqlx_migrations ORDER BY version")
-                .fetch_all(&*db)
-                .await
-                .unwrap();
-        let applied: Vec<i64> = applied.into_iter().map(|(v,)| v).collect();
+        let applied = applied_migrations(&db).await;
         assert_eq!(applied, versions, "migrations recorded (round {round})");
-        let (succeeded,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&*db)
-                .await
-                .unwrap();
+        let succeeded = successful_migrations(&db).await;
         assert_eq!(
             succeeded,
             versions.len() as i64,
@@ -578,11 +529,12 @@ async fn an_oidc_login_started_on_one_instance_completes_on_the_other() {
         );
     }
     let db = site.db().await;
-    let providers: Vec<(String,)> = sqlx::query_as("SELECT provider FROM sessions")
-        .fetch_all(&*db)
+    let providers: Vec<String> = sessions(&db)
         .await
-        .unwrap();
-    assert_eq!(providers, [("oidc".to_string(),)], "session rows");
+        .into_iter()
+        .map(|s| s.provider)
+        .collect();
+    assert_eq!(providers, ["oidc"], "session rows");
 
     // Logging out on B ends the session at the OP too, and on A.
     let token = browser.token_from(b, "/dashboard").await;
@@ -601,10 +553,6 @@ async fn an_oidc_login_started_on_one_instance_completes_on_the_other() {
     let (status, location, _) = browser.get(a, "/dashboard").await;
     assert_eq!(status, StatusCode::SEE_OTHER, "dashboard on A after logout");
     assert!(location.starts_with("/login"), "{location}");
-    let (sessions,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions")
-        .fetch_one(&*db)
-        .await
-        .unwrap();
-    assert_eq!(sessions, 0, "session rows after logout");
+    assert_eq!(session_count(&db).await, 0, "session rows after logout");
     db.close().await;
 }

@@ -2,31 +2,16 @@
 //! part was wrong, guessing is throttled per account and per client, `next` stays
 //! on-site, and remember-me decides whether the cookie outlives the browser session.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use rocket::http::{ContentType, Cookie, SameSite, Status};
+use rocket::http::{Cookie, SameSite, Status};
 use rocket::local::asynchronous::LocalResponse;
 
 use crate::common::*;
 
-/// The error shown above the login form ("" when none).
-fn form_error(page: &str) -> String {
-    let re = regex::Regex::new(r#"<p class="flash flash-error" role="alert">([^<]*)</p>"#).unwrap();
-    re.captures(page)
-        .map(|c| c[1].to_string())
-        .unwrap_or_default()
-}
-
 /// The value of the login form's hidden `next` field, as the browser reads it.
 fn hidden_next(page: &str) -> String {
-    let re = regex::Regex::new(r#"name="next" value="([^"]*)""#).unwrap();
-    let raw = re.captures(page).expect("hidden next field")[1].to_string();
-    raw.replace("&#x2F;", "/")
-        .replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+    field_value(page, "next").expect("hidden next field")
 }
 
 /// Logs in from the client address `ip`, as a browser behind it would.
@@ -36,42 +21,17 @@ async fn login_from<'a>(
     email: &str,
     password: &str,
 ) -> LocalResponse<'a> {
-    let token = b.csrf_token().await;
-    let body = encode(&[
-        ("csrf_token", &token),
-        ("email", email),
-        ("password", password),
-    ]);
-    b.client
-        .post("/login")
+    b.form_request("/login", &[("email", email), ("password", password)])
+        .await
         .remote(format!("{ip}:5000").parse().unwrap())
-        .header(ContentType::Form)
-        .body(body)
         .dispatch()
         .await
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// Lets every lock pass, as waiting would.
-async fn let_locks_pass(app: &TestApp) {
-    sqlx::query("UPDATE login_throttle SET locked_until = 0")
-        .execute(&*app.db().await)
-        .await
-        .unwrap();
-}
-
 /// The session cookie a response sets (not a removal).
 fn session_cookie(res: &LocalResponse<'_>) -> Cookie<'static> {
-    set_cookies(res)
-        .into_iter()
-        .filter_map(|h| Cookie::parse(h).ok())
-        .find(|c| c.name() == "quire_session" && !c.value().is_empty())
+    set_cookie(res, "quire_session")
+        .and_then(|h| Cookie::parse(h).ok())
         .unwrap_or_else(|| panic!("no session cookie in {:?}", set_cookies(res)))
 }
 
@@ -249,12 +209,10 @@ async fn five_wrong_passwords_lock_the_account_until_the_wait_passes() {
     let res = b.login(&email, PASSWORD).await;
     assert_eq!(res.status(), Status::SeeOther);
     assert!(b.is_logged_in().await);
-    let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM login_throttle WHERE key = $1")
-        .bind(format!("account:{email}"))
-        .fetch_one(&*app.db().await)
-        .await
-        .unwrap();
-    assert_eq!(left, 0, "the counter was reset");
+    assert!(
+        !account_failures_counted(&app, &email).await,
+        "the counter was reset"
+    );
     // A fresh count: the next typo is one failure, not the sixth.
     let c = app.new_browser().await;
     let res = c.login(&email, "not the right one at all").await;
@@ -275,13 +233,7 @@ async fn the_rightful_owner_is_never_locked_out_for_more_than_five_minutes() {
             .status();
     }
     assert_eq!(last, Status::TooManyRequests);
-    let (locked_until,): (i64,) =
-        sqlx::query_as("SELECT locked_until FROM login_throttle WHERE key = $1")
-            .bind(format!("account:{email}"))
-            .fetch_one(&*app.db().await)
-            .await
-            .unwrap();
-    let wait = locked_until - unix_now();
+    let wait = account_locked_until(&app, &email).await - unix_now();
     assert!(wait > 0, "not locked");
     assert!(wait <= 300, "locked for {wait} s");
     let res = b.login(&email, PASSWORD).await;

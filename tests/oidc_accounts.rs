@@ -4,12 +4,13 @@
 //! provider, and the provider can end their quire sessions (back-channel logout).
 //! `quire doctor` checks all this before anyone logs in.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use rocket::http::{ContentType, Status};
 
 use crate::common::oidc::*;
-use crate::common::op::{Alg, OpUser, TestOp, CLIENT_ID, CLIENT_SECRET};
+use crate::common::op::{Alg, OpUser, TestOp, CLIENT_ID};
+use crate::common::process::quire_command;
 use crate::common::*;
 
 async fn spawn(op: &TestOp, providers: &[&str]) -> OidcApp {
@@ -209,7 +210,7 @@ async fn admin_groups_make_admins_and_removal_demotes_at_the_next_login() {
 
     let admin = OpUser::new("sub-admin", "root@example.com", "Root").with_groups(&["blog-admins"]);
     let b = login_as(&app, admin.clone()).await;
-    assert_eq!(app.users().await[1].is_admin, 1);
+    assert!(app.users().await[1].is_admin);
     assert_eq!(b.get(&edit).await.status(), Status::Ok);
     let res = b
         .post_form(
@@ -223,7 +224,7 @@ async fn admin_groups_make_admins_and_removal_demotes_at_the_next_login() {
 
     // Removed from the group at the IdP: the next login demotes.
     let b = login_as(&app, admin.with_groups(&["staff"])).await;
-    assert_eq!(app.users().await[1].is_admin, 0);
+    assert!(!app.users().await[1].is_admin);
     assert_eq!(b.get(&edit).await.status(), Status::Forbidden);
     let res = b
         .post_form(&edit, &[("title", "Writer's post"), ("body", "Again.")])
@@ -467,33 +468,15 @@ async fn bad_logout_tokens_are_refused_and_the_session_survives() {
 
 /// Runs `quire doctor` with `[auth.oidc]` pointing at `op` from the environment alone.
 async fn doctor(op: &TestOp) -> Output {
-    let issuer = op.issuer();
+    let auth = format!("{{providers=[\"oidc\"],{}}}", oidc_env(op, REDIRECT_URL));
     rocket::tokio::task::spawn_blocking(move || {
         let dir = tempfile::Builder::new()
             .prefix("quire-doctor-")
             .tempdir()
             .unwrap();
-        let auth = format!(
-            "{{providers=[\"oidc\"],oidc={{issuer=\"{issuer}\",client_id=\"{CLIENT_ID}\",\
-             client_secret=\"{CLIENT_SECRET}\",redirect_url=\"{REDIRECT_URL}\"}}}}"
-        );
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_quire"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("ROCKET_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.arg("doctor")
-            .current_dir(dir.path())
-            .env(
-                "ROCKET_DATABASES",
-                format!(
-                    "{{quire={{url=\"sqlite://{}?mode=rwc\"}}}}",
-                    dir.path().join("q.sqlite").display()
-                ),
-            )
-            .env("ROCKET_PROFILE", "debug")
-            .env("ROCKET_CONFIG", dir.path().join("absent.toml"))
+        let database = database::TestDatabase::sqlite(dir.path());
+        quire_command(dir.path(), &database.url)
+            .arg("doctor")
             .env("ROCKET_AUTH", auth)
             .stdin(Stdio::null())
             .output()

@@ -3,7 +3,6 @@
 //! a way to try again, never a 500 and never a session. The provider being down, or
 //! coming back, never needs a restart of quire.
 
-use rocket::error::ErrorKind;
 use rocket::http::{Cookie, Status};
 use serde_json::json;
 
@@ -35,6 +34,11 @@ async fn refused(misbehave: impl FnOnce(&mut Behavior), status: Status, text: &s
 /// The page a failed check ends on.
 const UNVERIFIED: &str = "could not be verified";
 
+/// A login that `misbehave` spoils in a way quire must catch: refused as unverified.
+async fn unverified(misbehave: impl FnOnce(&mut Behavior)) -> OidcApp {
+    refused(misbehave, Status::BadRequest, UNVERIFIED).await
+}
+
 #[rocket::async_test]
 async fn logging_in_lands_on_next_with_a_greeting_from_userinfo() {
     let op = TestOp::start().await;
@@ -43,12 +47,7 @@ async fn logging_in_lands_on_next_with_a_greeting_from_userinfo() {
     op.set_user(OpUser::new("sub-ada", "Ada@Example.com", "Ada Lovelace"));
 
     let authorize_url = start(&app, Some("/account")).await;
-    let pending = app
-        .client
-        .cookies()
-        .get("quire_oidc")
-        .cloned()
-        .expect("the pre-login cookie");
+    let pending = app.cookie("quire_oidc").expect("the pre-login cookie");
     assert!(pending.http_only().unwrap_or(false), "{pending:?}");
     assert_eq!(pending.same_site(), Some(rocket::http::SameSite::Lax));
     let callback = authorize(&authorize_url).await;
@@ -56,7 +55,7 @@ async fn logging_in_lands_on_next_with_a_greeting_from_userinfo() {
     assert_eq!(landing.status, Status::SeeOther, "{landing:?}");
     assert_eq!(landing.location, "/account");
     assert!(
-        app.client.cookies().get("quire_oidc").is_none(),
+        app.cookie("quire_oidc").is_none(),
         "the pre-login cookie outlives the login"
     );
     let (status, page) = app.get_text("/account").await;
@@ -84,25 +83,9 @@ async fn logging_in_lands_on_next_with_a_greeting_from_userinfo() {
     );
     // The raw ID token the OP issued: it verifies against the OP's key and is the one
     // of this login (its nonce is the one quire sent).
-    let jwks: serde_json::Value = http()
-        .get(format!("{}/jwks", op.issuer()))
-        .send()
+    let claims = verified_claims(&op, &session.id_token)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = jsonwebtoken::DecodingKey::from_rsa_components(
-        jwks["keys"][0]["n"].as_str().unwrap(),
-        jwks["keys"][0]["e"].as_str().unwrap(),
-    )
-    .unwrap();
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_audience(&[CLIENT_ID]);
-    validation.set_issuer(&[op.issuer()]);
-    let claims = jsonwebtoken::decode::<serde_json::Value>(&session.id_token, &key, &validation)
-        .expect("the stored ID token is the OP's")
-        .claims;
+        .expect("the stored ID token is the OP's");
     assert_eq!(claims["sub"], "sub-ada");
     assert_eq!(
         claims["nonce"],
@@ -151,19 +134,14 @@ async fn a_login_started_on_one_instance_finishes_on_another() {
     let app = OidcApp::spawn(&op, &["oidc"], |f| f).await;
     let callback = callback_url(&app, Some("/account")).await;
     let sealed = app
-        .client
-        .cookies()
-        .get("quire_oidc")
+        .cookie("quire_oidc")
         .expect("pre-login cookie")
         .value()
         .to_string();
     // The load balancer sends the way back to another instance (same secret key).
     let other = app.new_browser().await;
     let res = other
-        .client
-        .get(callback)
-        .cookie(Cookie::new("quire_oidc", sealed))
-        .dispatch()
+        .get_with_cookie(&callback, Cookie::new("quire_oidc", sealed))
         .await;
     assert_eq!(res.status(), Status::SeeOther);
     assert_eq!(location(&res), "/account");
@@ -238,117 +216,74 @@ async fn the_token_endpoint_gets_exactly_one_client_authentication_method() {
 
 #[rocket::async_test]
 async fn an_id_token_signed_by_a_stranger_is_refused() {
-    refused(
-        |b| b.sign_with_stranger_key = true,
-        Status::BadRequest,
-        UNVERIFIED,
-    )
-    .await;
+    unverified(|b| b.sign_with_stranger_key = true).await;
 }
 
 #[rocket::async_test]
 async fn an_unsigned_id_token_is_refused() {
-    refused(|b| b.alg = Alg::None, Status::BadRequest, UNVERIFIED).await;
+    unverified(|b| b.alg = Alg::None).await;
 }
 
 #[rocket::async_test]
 async fn an_hs256_id_token_is_refused_when_rs256_is_pinned() {
     // Signed with the client secret, which quire knows: only the pin refuses it.
-    refused(|b| b.alg = Alg::HS256, Status::BadRequest, UNVERIFIED).await;
+    unverified(|b| b.alg = Alg::HS256).await;
 }
 
 #[rocket::async_test]
 async fn an_id_token_from_another_issuer_is_refused() {
-    refused(
-        |b| b.iss = Some("http://127.0.0.1:9/evil".into()),
-        Status::BadRequest,
-        UNVERIFIED,
-    )
-    .await;
+    unverified(|b| b.iss = Some("http://127.0.0.1:9/evil".into())).await;
 }
 
 #[rocket::async_test]
 async fn an_id_token_for_another_client_is_refused() {
-    refused(
-        |b| b.aud = Some(json!("another-client")),
-        Status::BadRequest,
-        UNVERIFIED,
-    )
-    .await;
+    unverified(|b| b.aud = Some(json!("another-client"))).await;
 }
 
 #[rocket::async_test]
 async fn an_id_token_authorized_for_another_party_is_refused() {
     // Audience includes quire, but the token was issued to someone else.
-    refused(
-        |b| {
-            b.aud = Some(json!([CLIENT_ID, "another-client"]));
-            b.azp = Some(Some("another-client".into()));
-        },
-        Status::BadRequest,
-        UNVERIFIED,
-    )
+    unverified(|b| {
+        b.aud = Some(json!([CLIENT_ID, "another-client"]));
+        b.azp = Some(Some("another-client".into()));
+    })
     .await;
     // A single audience and a foreign azp.
-    refused(
-        |b| b.azp = Some(Some("another-client".into())),
-        Status::BadRequest,
-        UNVERIFIED,
-    )
-    .await;
+    unverified(|b| b.azp = Some(Some("another-client".into()))).await;
 }
 
 #[rocket::async_test]
 async fn an_expired_id_token_is_refused() {
-    refused(|b| b.exp_offset = -600, Status::BadRequest, UNVERIFIED).await;
+    unverified(|b| b.exp_offset = -600).await;
 }
 
 #[rocket::async_test]
 async fn an_id_token_without_iat_is_refused() {
-    refused(|b| b.iat_offset = None, Status::BadRequest, UNVERIFIED).await;
+    unverified(|b| b.iat_offset = None).await;
 }
 
 #[rocket::async_test]
 async fn an_id_token_issued_in_the_future_is_refused() {
-    refused(
-        |b| {
-            b.iat_offset = Some(3600);
-            b.exp_offset = 7200;
-        },
-        Status::BadRequest,
-        UNVERIFIED,
-    )
+    unverified(|b| {
+        b.iat_offset = Some(3600);
+        b.exp_offset = 7200;
+    })
     .await;
 }
 
 #[rocket::async_test]
 async fn an_id_token_with_another_nonce_is_refused() {
-    refused(
-        |b| b.nonce = Some("a-nonce-from-another-login".into()),
-        Status::BadRequest,
-        UNVERIFIED,
-    )
-    .await;
+    unverified(|b| b.nonce = Some("a-nonce-from-another-login".into())).await;
 }
 
 #[rocket::async_test]
 async fn a_wrong_at_hash_is_refused() {
-    refused(
-        |b| b.at_hash = AtHash::Wrong,
-        Status::BadRequest,
-        UNVERIFIED,
-    )
-    .await;
+    unverified(|b| b.at_hash = AtHash::Wrong).await;
 }
 
 #[rocket::async_test]
 async fn a_userinfo_subject_other_than_the_id_tokens_is_refused() {
-    refused(
-        |b| b.userinfo_sub = Some("someone-else".into()),
-        Status::BadRequest,
-        UNVERIFIED,
-    )
-    .await;
+    unverified(|b| b.userinfo_sub = Some("someone-else".into())).await;
 }
 
 #[rocket::async_test]
@@ -445,9 +380,7 @@ async fn a_replayed_callback_with_a_copied_pre_login_cookie_is_refused_by_the_da
     let first = app.new_browser().await;
     let callback = callback_url(&first, None).await;
     let sealed = first
-        .client
-        .cookies()
-        .get("quire_oidc")
+        .cookie("quire_oidc")
         .expect("pre-login cookie")
         .value()
         .to_string();
@@ -457,26 +390,15 @@ async fn a_replayed_callback_with_a_copied_pre_login_cookie_is_refused_by_the_da
     // Another browser (or instance) holding a copy of the cookie, with the same answer.
     let second = app.new_browser().await;
     let res = second
-        .client
-        .get(callback.clone())
-        .cookie(Cookie::new("quire_oidc", sealed))
-        .dispatch()
+        .get_with_cookie(&callback, Cookie::new("quire_oidc", sealed))
         .await;
-    let landing = Landing {
-        status: res.status(),
-        location: location(&res),
-        page: res.into_string().await.unwrap_or_default(),
-    };
+    let landing = Landing::read(res).await;
     landing.assert_friendly(Status::BadRequest, UNVERIFIED);
     assert!(!second.is_logged_in().await);
     assert_eq!(app.sessions().await.len(), 1, "a second session");
     // Refused by quire's single-use record, before the OP was asked about the code again.
     assert_eq!(op.token_requests().len(), 1, "the code was sent again");
-    let (used,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM used_once")
-        .fetch_one(&*app.db().await)
-        .await
-        .unwrap();
-    assert_eq!(used, 1);
+    assert_eq!(used_once_count(&app).await, 1);
 }
 
 #[rocket::async_test]
@@ -536,7 +458,7 @@ async fn an_idp_down_at_start_does_not_stop_the_blog_and_login_works_once_it_is_
     assert_eq!(status, Status::ServiceUnavailable, "{page}");
     assert!(page.contains("Sign-in provider unavailable"), "{page}");
     assert!(page.contains("Try again"), "{page}");
-    assert!(app.client.cookies().get("quire_oidc").is_none());
+    assert!(app.cookie("quire_oidc").is_none());
     assert_eq!(app.get("/dashboard").await.status(), Status::SeeOther);
 
     // The same quire, once the OP is back.
@@ -619,16 +541,7 @@ async fn a_misconfigured_oidc_section_stops_launch_naming_the_key() {
         ),
     ];
     for (key, figment) in bad {
-        let err = quire::config::Config::from_figment(&figment).expect_err(key);
-        assert!(err.contains(key), "{key}: {err}");
-        let launched = rocket::local::asynchronous::Client::tracked(quire::build(figment)).await;
-        let err = launched
-            .err()
-            .unwrap_or_else(|| panic!("launched with a bad {key}"));
-        assert!(
-            matches!(err.kind(), ErrorKind::FailedFairings(f) if f.iter().any(|f| f.name == "quire configuration")),
-            "{key}: {err:?}"
-        );
+        assert_launch_refused(figment, key).await;
     }
     // https anywhere, and the base itself, are fine: the refusals above are about values.
     for good in [
@@ -637,8 +550,7 @@ async fn a_misconfigured_oidc_section_stops_launch_naming_the_key() {
         base,
     ] {
         quire::config::Config::from_figment(&good).expect("a good configuration");
-        let launched = rocket::local::asynchronous::Client::tracked(quire::build(good)).await;
-        assert!(launched.is_ok());
+        assert_launches(good).await;
     }
 }
 

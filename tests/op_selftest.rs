@@ -5,29 +5,16 @@ use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
+use crate::common::oidc::{http, published_key, query_of, validation, verified_claims};
 use crate::common::op::{
     at_hash, s256, Alg, OpUser, TestOp, BACKCHANNEL_LOGOUT_EVENT, CLIENT_ID, CLIENT_SECRET,
 };
 
 const REDIRECT: &str = "http://127.0.0.1:1/oidc/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K9o2ZkYs0nlQvAhRcTfOgU6F7s3aSkQ";
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
-fn query_of(location: &str) -> BTreeMap<String, String> {
-    let query = location.split_once('?').map(|(_, q)| q).unwrap_or("");
-    url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect()
-}
 
 /// GET /authorize as quire would; returns the query of the redirect back.
 async fn authorize(op: &TestOp, http: &reqwest::Client) -> BTreeMap<String, String> {
@@ -94,24 +81,10 @@ async fn get_json(http: &reqwest::Client, url: &str) -> Value {
 }
 
 /// Verifies an ID token against the OP's JWKS as a relying party would.
-async fn verify(op: &TestOp, http: &reqwest::Client, id_token: &str) -> Value {
-    let header = jsonwebtoken::decode_header(id_token).expect("header");
-    let jwks = get_json(http, &format!("{}/jwks", op.issuer())).await;
-    let jwk = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| Some(k["kid"].as_str().unwrap()) == header.kid.as_deref())
-        .expect("the token's kid is in the JWKS");
-    let key =
-        DecodingKey::from_rsa_components(jwk["n"].as_str().unwrap(), jwk["e"].as_str().unwrap())
-            .unwrap();
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_audience(&[CLIENT_ID]);
-    validation.set_issuer(&[op.issuer()]);
-    jsonwebtoken::decode::<Value>(id_token, &key, &validation)
+async fn verify(op: &TestOp, id_token: &str) -> Value {
+    verified_claims(op, id_token)
+        .await
         .expect("the ID token verifies")
-        .claims
 }
 
 #[rocket::async_test]
@@ -189,7 +162,7 @@ async fn a_code_flow_by_hand_yields_a_verifiable_id_token_and_userinfo() {
             .as_deref(),
         Some("kid-1")
     );
-    let claims = verify(&op, &http, id_token).await;
+    let claims = verify(&op, id_token).await;
     assert_eq!(claims["sub"], "sub-42");
     assert_eq!(claims["azp"], CLIENT_ID);
     assert_eq!(claims["nonce"], "n-1");
@@ -227,7 +200,7 @@ async fn a_code_flow_by_hand_yields_a_verifiable_id_token_and_userinfo() {
     op.rotate_key();
     let back = authorize(&op, &http).await;
     let (_, tokens) = exchange(&op, &http, &back["code"], VERIFIER, Auth::Basic).await;
-    let claims = verify(&op, &http, tokens["id_token"].as_str().unwrap()).await;
+    let claims = verify(&op, tokens["id_token"].as_str().unwrap()).await;
     assert_eq!(claims["email"], "ada@example.com");
     assert_eq!(claims["name"], "Ada");
 }
@@ -325,24 +298,16 @@ async fn misbehaving_tokens_and_logout_tokens() {
     let code = authorize(&op, &http).await["code"].clone();
     let (_, tokens) = exchange(&op, &http, &code, VERIFIER, Auth::Basic).await;
     let id_token = tokens["id_token"].as_str().unwrap();
-    let jwks = get_json(&http, &format!("{}/jwks", op.issuer())).await;
-    let key = DecodingKey::from_rsa_components(
-        jwks["keys"][0]["n"].as_str().unwrap(),
-        jwks["keys"][0]["e"].as_str().unwrap(),
-    )
-    .unwrap();
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_audience(&[CLIENT_ID]);
-    assert!(jsonwebtoken::decode::<Value>(id_token, &key, &validation).is_err());
+    let key = published_key(&op, None).await;
+    let mut audience_only = Validation::new(Algorithm::RS256);
+    audience_only.set_audience(&[CLIENT_ID]);
+    assert!(jsonwebtoken::decode::<Value>(id_token, &key, &audience_only).is_err());
 
     op.behave(|b| *b = Default::default());
     let token = op.logout_token(Some("sub-1"), Some("sid-1"), |c| c["extra"] = "x".into());
     let (header, _, _) = parts(&token);
     assert_eq!(header["typ"], "logout+jwt");
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_audience(&[CLIENT_ID]);
-    validation.set_issuer(&[op.issuer()]);
-    let claims = jsonwebtoken::decode::<Value>(&token, &key, &validation)
+    let claims = jsonwebtoken::decode::<Value>(&token, &key, &validation(&op))
         .expect("logout token verifies")
         .claims;
     assert_eq!(claims["sub"], "sub-1");

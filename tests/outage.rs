@@ -186,29 +186,19 @@ async fn quire_recovers_when_the_database_returns() {
 
     let res = promptly(
         "POST /posts",
-        app.post_form(
-            "/posts",
-            &[
-                ("title", "During the outage"),
-                ("body", "Nowhere to write this."),
-                ("publish", "true"),
-            ],
-        ),
+        app.submit_post("During the outage", "Nowhere to write this.", true),
     )
     .await;
-    let status = res.status();
-    let body = res.into_string().await.unwrap_or_default();
+    let (status, body) = text_of(res).await;
     assert_unavailable_page("POST /posts", status, &body);
 
     let res = promptly("POST /login", reader.login(&email, PASSWORD)).await;
-    let status = res.status();
-    let body = res.into_string().await.unwrap_or_default();
+    let (status, body) = text_of(res).await;
     assert_unavailable_page("POST /login", status, &body);
 
     let newcomer = unique_email("Grace");
     let res = promptly("POST /signup", reader.signup(&newcomer, "Grace", PASSWORD)).await;
-    let status = res.status();
-    let body = res.into_string().await.unwrap_or_default();
+    let (status, body) = text_of(res).await;
     assert_unavailable_page("POST /signup", status, &body);
 
     // The database returns; nothing is restarted.

@@ -1,7 +1,7 @@
 //! Story: quire runs behind a TLS-terminating reverse proxy. Its forwarded headers are
 //! believed only from the addresses configured in `trusted_proxies`.
 
-use rocket::http::{ContentType, Header, Status};
+use rocket::http::{Header, Status};
 use rocket::local::asynchronous::LocalResponse;
 
 use crate::common::*;
@@ -14,31 +14,20 @@ async fn failed_login_via<'c>(
     remote: &str,
     headers: &[(&'static str, &'static str)],
 ) -> LocalResponse<'c> {
-    let token = b.csrf_token().await;
     let mut req = b
-        .client
-        .post("/login")
-        .remote(remote.parse().unwrap())
-        .header(ContentType::Form)
-        .body(encode(&[
-            ("csrf_token", &token),
-            ("email", "nobody@example.com"),
-            ("password", "not the password at all"),
-        ]));
+        .form_request(
+            "/login",
+            &[
+                ("email", "nobody@example.com"),
+                ("password", "not the password at all"),
+            ],
+        )
+        .await
+        .remote(remote.parse().unwrap());
     for (name, value) in headers {
         req = req.header(Header::new(*name, *value));
     }
     req.dispatch().await
-}
-
-/// The client addresses failed logins were counted against.
-async fn counted_clients(app: &TestApp) -> Vec<String> {
-    let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT key FROM login_throttle WHERE key LIKE 'ip:%' ORDER BY key")
-            .fetch_all(&*app.db().await)
-            .await
-            .unwrap();
-    rows.into_iter().map(|(k,)| k).collect()
 }
 
 #[rocket::async_test]
@@ -54,7 +43,7 @@ async fn forwarded_headers_from_anyone_else_are_ignored() {
     )
     .await;
     assert_eq!(res.status(), Status::Unauthorized);
-    assert_eq!(counted_clients(&app).await, vec!["ip:198.51.100.9"]);
+    assert_eq!(throttled_clients(&app).await, vec!["198.51.100.9"]);
 }
 
 #[rocket::async_test]
@@ -91,43 +80,35 @@ async fn a_trusted_proxy_names_the_client() {
     )
     .await;
     assert_eq!(res.status(), Status::Unauthorized);
-    assert_eq!(counted_clients(&app).await, vec!["ip:198.51.100.7"]);
+    assert_eq!(throttled_clients(&app).await, vec!["198.51.100.7"]);
 }
 
 #[rocket::async_test]
 async fn garbage_from_a_trusted_proxy_counts_against_the_proxy() {
     let app = TestApp::spawn_with(|f| f.merge(("trusted_proxies", ["127.0.0.1"]))).await;
     failed_login_via(&app, PROXY, &[("X-Forwarded-For", "not-an-address")]).await;
-    assert_eq!(counted_clients(&app).await, vec!["ip:127.0.0.1"]);
+    assert_eq!(throttled_clients(&app).await, vec!["127.0.0.1"]);
 }
 
 #[rocket::async_test]
 async fn behind_a_tls_proxy_cookies_are_secure_and_links_are_https() {
     let app = TestApp::spawn_with(|f| f.merge(("trusted_proxies", ["127.0.0.1"]))).await;
     let email = unique_email("tls");
-    let token = app.csrf_token().await;
     let res = app
-        .client
-        .post("/signup")
+        .form_request(
+            "/signup",
+            &[("email", &email), ("name", "Tess"), ("password", PASSWORD)],
+        )
+        .await
         .remote(PROXY.parse().unwrap())
-        .header(ContentType::Form)
         .header(Header::new("X-Forwarded-Proto", "https"))
         .header(Header::new("X-Forwarded-For", "198.51.100.7"))
-        .body(encode(&[
-            ("csrf_token", &token),
-            ("email", &email),
-            ("name", "Tess"),
-            ("password", PASSWORD),
-        ]))
         .dispatch()
         .await;
     assert_eq!(res.status(), Status::SeeOther);
     // Relative, so the browser stays on the https origin it used.
     assert_eq!(location(&res), "/dashboard");
-    let session = set_cookies(&res)
-        .into_iter()
-        .find(|c| c.starts_with("quire_session="))
-        .expect("a session cookie");
+    let session = set_cookie(&res, "quire_session").expect("a session cookie");
     assert!(session.contains("Secure"), "{session}");
     assert!(res.headers().get_one("Strict-Transport-Security").is_some());
 
@@ -147,26 +128,22 @@ async fn behind_a_tls_proxy_cookies_are_secure_and_links_are_https() {
 #[rocket::async_test]
 async fn a_claimed_https_from_an_untrusted_peer_changes_nothing() {
     let app = TestApp::spawn().await;
-    let token = app.csrf_token().await;
     let res = app
-        .client
-        .post("/signup")
+        .form_request(
+            "/signup",
+            &[
+                ("email", &unique_email("plain")),
+                ("name", "Pat"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await
         .remote("198.51.100.9:5555".parse().unwrap())
-        .header(ContentType::Form)
         .header(Header::new("X-Forwarded-Proto", "https"))
-        .body(encode(&[
-            ("csrf_token", &token),
-            ("email", &unique_email("plain")),
-            ("name", "Pat"),
-            ("password", PASSWORD),
-        ]))
         .dispatch()
         .await;
     assert_eq!(res.status(), Status::SeeOther);
-    let session = set_cookies(&res)
-        .into_iter()
-        .find(|c| c.starts_with("quire_session="))
-        .expect("a session cookie");
+    let session = set_cookie(&res, "quire_session").expect("a session cookie");
     assert!(!session.contains("Secure"), "{session}");
     assert!(res.headers().get_one("Strict-Transport-Security").is_none());
 }

@@ -3,41 +3,8 @@
 
 use regex::Regex;
 use rocket::http::{ContentType, Status};
-use sqlx::Row;
 
 use crate::common::*;
-
-async fn set_published_at(app: &TestApp, slug: &str, ts: i64) {
-    let done = sqlx::query("UPDATE posts SET published_at = $1 WHERE slug = $2")
-        .bind(ts)
-        .bind(slug)
-        .execute(&*app.db().await)
-        .await
-        .expect("update post");
-    assert_eq!(done.rows_affected(), 1, "{slug}");
-}
-
-/// Inserts `n` published posts "Post 001".."Post n" (slugs post-001..), one hour apart,
-/// Post n the newest, written by `author_id`.
-async fn insert_posts(app: &TestApp, author_id: i64, n: i64) {
-    let db = app.db().await;
-    for i in 1..=n {
-        let ts = 1_700_000_000 + i * 3600;
-        sqlx::query(
-            "INSERT INTO posts (author_id, slug, title, body_md, body_html, published, \
-             published_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $6)",
-        )
-        .bind(author_id)
-        .bind(format!("post-{i:03}"))
-        .bind(format!("Post {i:03}"))
-        .bind(format!("Body {i}"))
-        .bind(format!("<p>Body {i}</p>"))
-        .bind(ts)
-        .execute(&*db)
-        .await
-        .expect("insert post");
-    }
-}
 
 /// The post titles listed on a home page, in order.
 fn listed_titles(page: &str) -> Vec<String> {
@@ -330,45 +297,12 @@ async fn every_page_has_a_language_and_a_title() {
     );
 }
 
-const HOME_QUERY: &str = "SELECT p.slug, p.title, u.name AS author_name, p.published, \
-     p.published_at, p.updated_at, p.body_html FROM posts p JOIN users u ON u.id = p.author_id \
-     WHERE p.published = 1 ORDER BY p.published_at DESC, p.id DESC LIMIT 21 OFFSET 0";
-
 #[rocket::async_test]
 async fn the_home_page_query_is_served_by_its_index() {
     let app = TestApp::spawn().await;
     let (_, email) = app.author("Alice").await;
     insert_posts(&app, app.user_id(&email).await, 30).await;
-    let pool = app.db().await;
-    let mut conn = pool.acquire().await.expect("connection");
-    let plan: Vec<String> = if database::is_postgres() {
-        // With a few rows a scan and a sort are cheapest; discourage them to see whether
-        // the index can serve the query's filter and order at all.
-        for sql in [
-            "ANALYZE posts",
-            "SET enable_seqscan = off",
-            "SET enable_bitmapscan = off",
-            "SET enable_sort = off",
-        ] {
-            sqlx::query(sql).execute(&mut *conn).await.expect(sql);
-        }
-        sqlx::query(&format!("EXPLAIN {HOME_QUERY}"))
-            .fetch_all(&mut *conn)
-            .await
-            .expect("explain")
-            .iter()
-            .map(|r| r.try_get::<String, _>(0).expect("plan line"))
-            .collect()
-    } else {
-        sqlx::query(&format!("EXPLAIN QUERY PLAN {HOME_QUERY}"))
-            .fetch_all(&mut *conn)
-            .await
-            .expect("explain")
-            .iter()
-            .map(|r| r.try_get::<String, _>("detail").expect("detail column"))
-            .collect()
-    };
-    let plan = plan.join("\n");
+    let plan = home_query_plan(&app).await;
     assert!(plan.contains("posts_home"), "{plan}");
     assert!(!plan.contains("USE TEMP B-TREE FOR ORDER BY"), "{plan}");
     assert!(!plan.contains("Sort"), "{plan}");

@@ -1,58 +1,23 @@
 //! Sessions as an author lives them: logging in and out, tokens that cannot be replayed
 //! or planted, idle and absolute expiry, remember-me, and several instances as one.
 
-use rocket::http::{ContentType, Cookie, Header, Status};
-use sha2::{Digest, Sha256};
+use rocket::http::{Cookie, Status};
 
 use crate::common::*;
 
-const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
-
 /// The raw (encrypted) session cookie as the browser holds it.
 fn raw_session_cookie(b: &Browser) -> Option<Cookie<'static>> {
-    b.client.cookies().get("quire_session").cloned()
+    b.cookie("quire_session")
 }
 
 /// The session token inside this browser's cookie.
 fn session_token(b: &Browser) -> Option<String> {
-    b.client
-        .cookies()
-        .get_private("quire_session")
-        .map(|c| c.value().to_string())
-}
-
-fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar::<_, i64>(sql)
-        .fetch_one(&*app.db().await)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-async fn exec(app: &TestApp, sql: &str) {
-    sqlx::query(sql)
-        .execute(&*app.db().await)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-async fn sessions_with_hash(app: &TestApp, hash: &str) -> i64 {
-    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sessions WHERE token_hash = $1")
-        .bind(hash.to_string())
-        .fetch_one(&*app.db().await)
-        .await
-        .expect("count sessions")
+    b.private_cookie("quire_session")
 }
 
 /// GET /dashboard carrying exactly `cookie` (from a browser with an empty jar).
 async fn dashboard_with(b: &Browser, cookie: Cookie<'static>) -> (Status, String) {
-    let res = b.client.get("/dashboard").cookie(cookie).dispatch().await;
+    let res = b.get_with_cookie("/dashboard", cookie).await;
     (res.status(), location(&res))
 }
 
@@ -61,22 +26,19 @@ async fn logging_in_stores_only_a_hash_of_the_token() {
     let app = TestApp::spawn().await;
     let (b, email) = app.author("Ann").await;
     assert_eq!(b.logout().await.status(), Status::SeeOther);
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM sessions").await, 0);
+    assert_eq!(session_count(&app).await, 0);
 
     let res = b.login(&email, PASSWORD).await;
     assert_eq!(res.status(), Status::SeeOther);
     assert_eq!(location(&res), "/dashboard");
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM sessions").await, 1);
+    assert_eq!(session_count(&app).await, 1);
 
     let token = session_token(&b).expect("a session cookie after login");
     // 256 random bits, base64: at least 43 characters.
     assert!(token.len() >= 43, "token too short: {token:?}");
-    let stored: String = sqlx::query_scalar("SELECT token_hash FROM sessions")
-        .fetch_one(&*app.db().await)
-        .await
-        .unwrap();
+    let stored = token_hashes(&app).await.remove(0);
     assert_ne!(stored, token, "the token is stored in the clear");
-    assert_eq!(stored, sha256_hex(&token));
+    assert_eq!(stored, token_hash(&token));
     assert!(b.is_logged_in().await);
 }
 
@@ -86,7 +48,7 @@ async fn logging_out_ends_the_session_and_the_old_cookie_cannot_be_replayed() {
     let (b, _) = app.author("Ann").await;
     let stolen = raw_session_cookie(&b).expect("a session cookie");
     let token = session_token(&b).unwrap();
-    assert_eq!(sessions_with_hash(&app, &sha256_hex(&token)).await, 1);
+    assert_eq!(sessions_with_hash(&app, &token_hash(&token)).await, 1);
 
     let res = b.logout().await;
     assert_eq!(res.status(), Status::SeeOther);
@@ -95,8 +57,8 @@ async fn logging_out_ends_the_session_and_the_old_cookie_cannot_be_replayed() {
         raw_session_cookie(&b).is_none(),
         "the session cookie is still in the browser"
     );
-    assert_eq!(sessions_with_hash(&app, &sha256_hex(&token)).await, 0);
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM sessions").await, 0);
+    assert_eq!(sessions_with_hash(&app, &token_hash(&token)).await, 0);
+    assert_eq!(session_count(&app).await, 0);
     assert!(!b.is_logged_in().await);
 
     let fresh = app.new_browser().await;
@@ -111,19 +73,10 @@ async fn a_token_planted_before_login_is_replaced_and_never_authenticated() {
     let (_, email) = app.author("Ann").await;
     let victim = app.new_browser().await;
     let planted = "attacker-knows-this-token-value-0123456789abc";
-    let token = victim.csrf_token().await;
-    let body = encode(&[
-        ("csrf_token", &token),
-        ("email", &email),
-        ("password", PASSWORD),
-    ]);
     let res = victim
-        .client
-        .post("/login")
-        .header(ContentType::Form)
-        .header(Header::new("User-Agent", UA))
+        .form_request("/login", &[("email", &email), ("password", PASSWORD)])
+        .await
         .private_cookie(Cookie::new("quire_session", planted))
-        .body(body)
         .dispatch()
         .await;
     assert_eq!(res.status(), Status::SeeOther);
@@ -132,7 +85,7 @@ async fn a_token_planted_before_login_is_replaced_and_never_authenticated() {
     let issued = session_token(&victim).expect("login sets a session cookie");
     assert_ne!(issued, planted, "the planted token was kept");
     assert!(victim.is_logged_in().await);
-    assert_eq!(sessions_with_hash(&app, &sha256_hex(planted)).await, 0);
+    assert_eq!(sessions_with_hash(&app, &token_hash(planted)).await, 0);
 
     // The attacker, holding the planted value, is not logged in.
     let attacker = app.new_browser().await;
@@ -157,9 +110,9 @@ async fn logging_in_again_rotates_the_token() {
     assert_eq!(res.status(), Status::SeeOther);
     let new = session_token(&b).unwrap();
     assert_ne!(new, old);
-    assert_eq!(sessions_with_hash(&app, &sha256_hex(&old)).await, 0);
-    assert_eq!(sessions_with_hash(&app, &sha256_hex(&new)).await, 1);
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM sessions").await, 1);
+    assert_eq!(sessions_with_hash(&app, &token_hash(&old)).await, 0);
+    assert_eq!(sessions_with_hash(&app, &token_hash(&new)).await, 1);
+    assert_eq!(session_count(&app).await, 1);
     assert!(b.is_logged_in().await);
 
     let other = app.new_browser().await;
@@ -173,23 +126,15 @@ async fn an_idle_browser_session_expires() {
     let (b, _) = app.author("Ann").await;
 
     // Just under the limit: still logged in.
-    exec(
-        &app,
-        "UPDATE sessions SET last_seen_at = last_seen_at - 29 * 60",
-    )
-    .await;
+    idle_sessions(&app, 29 * 60).await;
     assert!(b.is_logged_in().await);
 
     // The request above counted as activity; now stay away past the limit.
-    exec(
-        &app,
-        "UPDATE sessions SET last_seen_at = last_seen_at - 31 * 60",
-    )
-    .await;
+    idle_sessions(&app, 31 * 60).await;
     let res = b.get("/dashboard").await;
     assert_eq!(res.status(), Status::SeeOther);
     assert_eq!(location(&res), "/login?next=%2Fdashboard");
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM sessions").await, 0);
+    assert_eq!(session_count(&app).await, 0);
 }
 
 #[rocket::async_test]
@@ -197,7 +142,7 @@ async fn a_session_past_its_absolute_expiry_is_over_even_if_active() {
     let app = TestApp::spawn().await;
     let (b, _) = app.author("Ann").await;
     assert!(b.is_logged_in().await);
-    exec(&app, "UPDATE sessions SET expires_at = last_seen_at - 1").await;
+    expire_sessions(&app).await;
     let res = b.get("/dashboard").await;
     assert_eq!(res.status(), Status::SeeOther);
     assert!(location(&res).starts_with("/login"));
@@ -211,35 +156,24 @@ async fn remember_me_outlasts_the_browser_idle_limit_but_not_its_own() {
     b.logout().await;
     let res = b.login_remembered(&email, PASSWORD).await;
     assert_eq!(res.status(), Status::SeeOther);
-    let cookie = set_cookies(&res)
-        .into_iter()
-        .find(|c| c.starts_with("quire_session="))
-        .expect("a session cookie");
+    let cookie = set_cookie(&res, "quire_session").expect("a session cookie");
     assert!(
         cookie.contains("Expires=") || cookie.contains("Max-Age="),
         "remember-me should be a persistent cookie: {cookie}"
     );
 
     // Two days away: far past the 8-hour browser-session idle limit.
-    exec(
-        &app,
-        "UPDATE sessions SET last_seen_at = last_seen_at - 2 * 86400",
-    )
-    .await;
+    idle_sessions(&app, 2 * 86400).await;
     assert!(b.is_logged_in().await, "remember-me lost after two days");
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM sessions").await, 1);
+    assert_eq!(session_count(&app).await, 1);
 
     // Fifteen days away: past remember_idle_days (14).
-    exec(
-        &app,
-        "UPDATE sessions SET last_seen_at = last_seen_at - 15 * 86400",
-    )
-    .await;
+    idle_sessions(&app, 15 * 86400).await;
     assert!(
         !b.is_logged_in().await,
         "remember-me survived its idle limit"
     );
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM sessions").await, 0);
+    assert_eq!(session_count(&app).await, 0);
 }
 
 #[rocket::async_test]
@@ -248,10 +182,7 @@ async fn a_browser_session_cookie_is_not_persistent() {
     let (b, email) = app.author("Ann").await;
     b.logout().await;
     let res = b.login(&email, PASSWORD).await;
-    let cookie = set_cookies(&res)
-        .into_iter()
-        .find(|c| c.starts_with("quire_session="))
-        .expect("a session cookie");
+    let cookie = set_cookie(&res, "quire_session").expect("a session cookie");
     assert!(
         !cookie.contains("Expires=") && !cookie.contains("Max-Age="),
         "without remember-me the cookie should end with the browser: {cookie}"
@@ -288,12 +219,7 @@ async fn a_session_made_on_one_instance_works_on_another() {
     let cookie = raw_session_cookie(&b).unwrap();
 
     let other = app.new_browser().await;
-    let res = other
-        .client
-        .get("/account")
-        .cookie(cookie.clone())
-        .dispatch()
-        .await;
+    let res = other.get_with_cookie("/account", cookie.clone()).await;
     assert_eq!(res.status(), Status::Ok);
     let page = res.into_string().await.unwrap();
     assert!(

@@ -5,27 +5,6 @@ use rocket::http::Status;
 
 use crate::common::*;
 
-/// The messages listed under one field of a re-rendered form ("" when none).
-fn field_errors(page: &str, field: &str) -> String {
-    let re = regex::Regex::new(&format!(
-        r#"(?s)<ul class="field-errors" id="{field}-errors">(.*?)</ul>"#
-    ))
-    .unwrap();
-    re.captures(page)
-        .map(|c| c[1].to_string())
-        .unwrap_or_default()
-}
-
-async fn emails(app: &TestApp) -> Vec<String> {
-    sqlx::query_as::<_, (String,)>("SELECT email FROM users ORDER BY id")
-        .fetch_all(&*app.db().await)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(e,)| e)
-        .collect()
-}
-
 /// Signs up with bad input and checks the form came back with 422, a message on
 /// `field`, the email and name as typed, the password nowhere, and no account made.
 async fn refused_on(app: &TestApp, email: &str, name: &str, password: &str, field: &str) -> String {

@@ -24,6 +24,22 @@ pub fn is_postgres() -> bool {
     postgres_admin_url().is_some()
 }
 
+/// A small pool on the database at `url`, for arranging and asserting from outside the
+/// app under test (a `quire` process, several instances).
+pub async fn connect(url: &str) -> quire::db::Pool {
+    let config = rocket_db_pools::Config {
+        url: url.to_string(),
+        min_connections: None,
+        max_connections: 2,
+        connect_timeout: 5,
+        idle_timeout: None,
+        extensions: None,
+    };
+    quire::db::Pool::connect(&config)
+        .await
+        .unwrap_or_else(|e| panic!("database {url}: {e}"))
+}
+
 /// A database owned by one test.
 pub struct TestDatabase {
     pub url: String,

@@ -3,26 +3,41 @@
 //! figment, as `quire serve` does. Each `Browser` is a separate
 //! Rocket instance with its own cookie jar over the same database, so tests can act as
 //! two people (or two instances behind a load balancer).
+//!
+//! The rest of the toolkit: `schema` (every SQL statement the stories run), `html`
+//! (reading pages and forms), `process` (running the `quire` binary), `oidc` and `op`
+//! (an OpenID provider and logins through it).
 
 #![allow(dead_code)]
 
 pub mod database;
+pub mod html;
 pub mod oidc;
 pub mod op;
+pub mod process;
+pub mod schema;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use rocket::error::ErrorKind;
 use rocket::figment::Figment;
-use rocket::http::{ContentType, Header, Status};
-use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::http::{ContentType, Cookie, Header, Status};
+use rocket::local::asynchronous::{Client, LocalRequest, LocalResponse};
 use tempfile::TempDir;
 
 use database::TestDatabase;
+
+pub use html::*;
+pub use schema::*;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const OTHER_PASSWORD: &str = "plankton umbrella xylophone quarry";
 pub const SECRET_KEY: &str =
     "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk+Ee4YTyKSx1i9lHd5u8FVvg5JTGnVbrHsgYhwpC0BNg==";
+/// What the test browsers say they are (the account page names the browser of a session).
+pub const USER_AGENT: &str =
+    "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -101,12 +116,7 @@ impl TestApp {
 
     /// The id of the account with this (stored, lowercased) email.
     pub async fn user_id(&self, email: &str) -> i64 {
-        let (id,): (i64,) = sqlx::query_as("SELECT id FROM users WHERE email = $1")
-            .bind(email)
-            .fetch_one(&*self.db().await)
-            .await
-            .expect("user exists");
-        id
+        schema::user_id(self, email).await
     }
 
     /// Signs up a fresh author in a new browser and returns that browser, logged in.
@@ -116,6 +126,14 @@ impl TestApp {
         let status = b.signup(&email, name, PASSWORD).await.status();
         assert_eq!(status, Status::SeeOther, "signup of {email} failed");
         (b, email)
+    }
+
+    /// Another browser, logged in as `email` (with `PASSWORD`).
+    pub async fn login_as(&self, email: &str) -> Browser {
+        let b = self.new_browser().await;
+        let status = b.login(email, PASSWORD).await.status();
+        assert_eq!(status, Status::SeeOther, "login of {email} failed");
+        b
     }
 }
 
@@ -138,45 +156,67 @@ impl Browser {
     }
 
     pub async fn get_text(&self, path: &str) -> (Status, String) {
-        let res = self.get(path).await;
-        let status = res.status();
-        (status, res.into_string().await.unwrap_or_default())
+        text_of(self.get(path).await).await
+    }
+
+    /// GET `path` with `cookie` added to what this browser sends (e.g. a cookie copied
+    /// from another browser or instance).
+    pub async fn get_with_cookie(&self, path: &str, cookie: Cookie<'static>) -> LocalResponse<'_> {
+        self.client
+            .get(path.to_string())
+            .cookie(cookie)
+            .dispatch()
+            .await
+    }
+
+    /// The cookie `name` as this browser holds it (sealed, for a private cookie).
+    pub fn cookie(&self, name: &str) -> Option<Cookie<'static>> {
+        self.client.cookies().get(name).cloned()
+    }
+
+    /// The value inside this browser's private (encrypted) cookie `name`.
+    pub fn private_cookie(&self, name: &str) -> Option<String> {
+        self.client
+            .cookies()
+            .get_private(name)
+            .map(|c| c.value().to_string())
     }
 
     /// This browser's CSRF token, fetching a page that sets one if needed.
     pub async fn csrf_token(&self) -> String {
-        if let Some(c) = self.client.cookies().get_private("quire_csrf") {
-            return c.value().to_string();
+        if let Some(token) = self.private_cookie("quire_csrf") {
+            return token;
         }
         self.get("/signup").await;
-        self.client
-            .cookies()
-            .get_private("quire_csrf")
+        self.private_cookie("quire_csrf")
             .expect("a page with a form sets the CSRF cookie")
-            .value()
-            .to_string()
     }
 
     /// Posts a urlencoded form with this browser's CSRF token added.
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> LocalResponse<'_> {
+        self.form_request(path, fields).await.dispatch().await
+    }
+
+    /// `post_form`'s request, not yet dispatched, for a request that needs more (a
+    /// client address, forwarded headers, a planted cookie).
+    pub async fn form_request(&self, path: &str, fields: &[(&str, &str)]) -> LocalRequest<'_> {
         let token = self.csrf_token().await;
         let mut all: Vec<(&str, &str)> = vec![("csrf_token", &token)];
         all.extend_from_slice(fields);
-        self.post_raw(path, &encode(&all)).await
+        self.raw_request(path, &encode(&all))
     }
 
     /// Posts a urlencoded body exactly as given (no CSRF token added).
     pub async fn post_raw(&self, path: &str, body: &str) -> LocalResponse<'_> {
+        self.raw_request(path, body).dispatch().await
+    }
+
+    fn raw_request(&self, path: &str, body: &str) -> LocalRequest<'_> {
         self.client
             .post(path.to_string())
             .header(ContentType::Form)
-            .header(Header::new(
-                "User-Agent",
-                "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
-            ))
+            .header(Header::new("User-Agent", USER_AGENT))
             .body(body)
-            .dispatch()
-            .await
     }
 
     pub async fn signup(&self, email: &str, name: &str, password: &str) -> LocalResponse<'_> {
@@ -208,13 +248,30 @@ impl Browser {
         self.post_form("/logout", &[]).await
     }
 
+    /// Submits the new-post form (`publish` ticks its checkbox).
+    pub async fn submit_post(&self, title: &str, body: &str, publish: bool) -> LocalResponse<'_> {
+        self.post_form("/posts", &post_fields(title, body, publish))
+            .await
+    }
+
+    /// Submits the edit form of the post at `slug`.
+    pub async fn edit_post(
+        &self,
+        slug: &str,
+        title: &str,
+        body: &str,
+        publish: bool,
+    ) -> LocalResponse<'_> {
+        self.post_form(
+            &format!("/posts/{slug}/edit"),
+            &post_fields(title, body, publish),
+        )
+        .await
+    }
+
     /// Creates a post and returns its slug (from the redirect to it).
     pub async fn create_post(&self, title: &str, body: &str, publish: bool) -> String {
-        let mut fields = vec![("title", title), ("body", body)];
-        if publish {
-            fields.push(("publish", "true"));
-        }
-        let res = self.post_form("/posts", &fields).await;
+        let res = self.submit_post(title, body, publish).await;
         assert_eq!(res.status(), Status::SeeOther, "creating {title:?}");
         let to = location(&res);
         match to.strip_prefix("/posts/") {
@@ -227,6 +284,21 @@ impl Browser {
     pub async fn is_logged_in(&self) -> bool {
         self.get("/dashboard").await.status() == Status::Ok
     }
+}
+
+/// A response's status and body (the body "" when it has none).
+pub async fn text_of(res: LocalResponse<'_>) -> (Status, String) {
+    let status = res.status();
+    (status, res.into_string().await.unwrap_or_default())
+}
+
+/// A post form's fields; an unticked checkbox sends nothing.
+fn post_fields<'a>(title: &'a str, body: &'a str, publish: bool) -> Vec<(&'a str, &'a str)> {
+    let mut fields = vec![("title", title), ("body", body)];
+    if publish {
+        fields.push(("publish", "true"));
+    }
+    fields
 }
 
 pub fn location(res: &LocalResponse<'_>) -> String {
@@ -260,4 +332,41 @@ pub fn set_cookies(res: &LocalResponse<'_>) -> Vec<String> {
         .get("Set-Cookie")
         .map(str::to_string)
         .collect()
+}
+
+/// The `Set-Cookie` header that sets the cookie `name` (a removal does not count).
+pub fn set_cookie(res: &LocalResponse<'_>, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    set_cookies(res)
+        .into_iter()
+        .find(|c| c.starts_with(&prefix) && !c[prefix.len()..].starts_with(';'))
+}
+
+/// Now, in unix seconds (how quire stores time).
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+/// A configuration quire cannot honour: refused by `Config::from_figment` with a message
+/// naming `key`, and launch stops in the configuration fairing.
+pub async fn assert_launch_refused(figment: Figment, key: &str) {
+    let err = quire::config::Config::from_figment(&figment).expect_err(key);
+    assert!(err.contains(key), "{key}: {err}");
+    let launched = Client::tracked(quire::build(figment)).await;
+    let err = launched
+        .err()
+        .unwrap_or_else(|| panic!("launched with a bad {key}"));
+    assert!(
+        matches!(err.kind(), ErrorKind::FailedFairings(f) if f.iter().any(|f| f.name == "quire configuration")),
+        "{key}: {err:?}"
+    );
+}
+
+/// quire launches with this figment.
+pub async fn assert_launches(figment: Figment) {
+    let launched = Client::tracked(quire::build(figment)).await;
+    assert!(launched.is_ok());
 }

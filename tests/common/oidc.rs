@@ -5,11 +5,19 @@
 
 use std::collections::BTreeMap;
 
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use rocket::figment::Figment;
 use rocket::http::Status;
+use rocket::local::asynchronous::LocalResponse;
+use serde_json::Value;
 
 use super::op::{TestOp, CLIENT_ID, CLIENT_SECRET};
+use super::schema::{self, Db};
 use super::{location, Browser, TestApp};
+
+// Kept here too, where the OIDC stories have always found them.
+pub use super::html::unescape;
+pub use super::schema::{SessionRow, UserRow};
 
 /// quire's public origin in these tests (what the OP redirects back to; never dialled).
 pub const ORIGIN: &str = "http://127.0.0.1:8000";
@@ -38,6 +46,16 @@ pub fn oidc_figment(figment: Figment, op: &TestOp, providers: &[&str]) -> Figmen
         .merge(("auth.oidc.redirect_url", REDIRECT_URL))
 }
 
+/// `[auth.oidc]` pointing at `op`, as the inline table a `ROCKET_AUTH` variable holds
+/// (`oidc={...}`), for `quire` processes configured from the environment.
+pub fn oidc_env(op: &TestOp, redirect_url: &str) -> String {
+    format!(
+        "oidc={{issuer=\"{}\",client_id=\"{CLIENT_ID}\",client_secret=\"{CLIENT_SECRET}\",\
+         redirect_url=\"{redirect_url}\"}}",
+        op.issuer()
+    )
+}
+
 impl OidcApp {
     /// Spawns quire with `providers` (e.g. `&["oidc"]`, `&["local", "oidc"]`) against
     /// `op`; `tweak` adjusts the figment afterwards (e.g. `auth.oidc.allowed_groups`).
@@ -55,42 +73,19 @@ impl OidcApp {
 
     /// Every session row, oldest first.
     pub async fn sessions(&self) -> Vec<SessionRow> {
-        sqlx::query_as("SELECT id, user_id, provider, id_token, oidc_sid FROM sessions ORDER BY id")
-            .fetch_all(&*self.db().await)
-            .await
-            .expect("sessions")
+        schema::sessions(self).await
     }
 
     /// Every user row, oldest first.
     pub async fn users(&self) -> Vec<UserRow> {
-        sqlx::query_as(
-            "SELECT id, kind, email, name, is_admin, oidc_issuer, oidc_subject FROM users \
-             ORDER BY id",
-        )
-        .fetch_all(&*self.db().await)
-        .await
-        .expect("users")
+        schema::users(self).await
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SessionRow {
-    pub id: i64,
-    pub user_id: i64,
-    pub provider: String,
-    pub id_token: String,
-    pub oidc_sid: String,
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct UserRow {
-    pub id: i64,
-    pub kind: String,
-    pub email: String,
-    pub name: String,
-    pub is_admin: i64,
-    pub oidc_issuer: String,
-    pub oidc_subject: String,
+impl Db for OidcApp {
+    async fn pool(&self) -> quire::db::Pool {
+        self.app.db().await
+    }
 }
 
 /// Where a login ended: quire's answer to the callback.
@@ -102,6 +97,18 @@ pub struct Landing {
 }
 
 impl Landing {
+    /// Reads quire's answer.
+    pub async fn read(res: LocalResponse<'_>) -> Landing {
+        let status = res.status();
+        let location = location(&res);
+        let page = res.into_string().await.unwrap_or_default();
+        Landing {
+            status,
+            location,
+            page,
+        }
+    }
+
     /// A refusal on the friendly page: this status, never a 500, a way to try again,
     /// and `text` somewhere on it.
     pub fn assert_friendly(&self, status: Status, text: &str) {
@@ -118,16 +125,6 @@ impl Landing {
     pub fn text(&self) -> String {
         unescape(&self.page)
     }
-}
-
-/// Undoes the escapes Tera's autoescape produces, so pages can be searched for text.
-pub fn unescape(html: &str) -> String {
-    html.replace("&#x2F;", "/")
-        .replace("&#x27;", "'")
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
 }
 
 /// An HTTP client for talking to the OP as the browser would (redirects are looked at,
@@ -164,11 +161,14 @@ pub async fn start(b: &Browser, next: Option<&str>) -> String {
         Some(n) => format!("/login/oidc?next={}", super::urlencode(n)),
         None => "/login/oidc".to_string(),
     };
-    let res = b.get(&path).await;
-    let status = res.status();
-    let to = location(&res);
-    let page = res.into_string().await.unwrap_or_default();
-    assert_eq!(status, Status::SeeOther, "GET {path}: {page}");
+    let landing = Landing::read(b.get(&path).await).await;
+    let to = landing.location;
+    assert_eq!(
+        landing.status,
+        Status::SeeOther,
+        "GET {path}: {}",
+        landing.page
+    );
     assert!(to.contains("/authorize?"), "GET {path} sent to {to:?}");
     to
 }
@@ -199,15 +199,7 @@ pub async fn callback_url(b: &Browser, next: Option<&str>) -> String {
 
 /// Dispatches a callback (path and query) on the browser, with its cookies.
 pub async fn finish(b: &Browser, callback: &str) -> Landing {
-    let res = b.get(callback).await;
-    let status = res.status();
-    let location = location(&res);
-    let page = res.into_string().await.unwrap_or_default();
-    Landing {
-        status,
-        location,
-        page,
-    }
+    Landing::read(b.get(callback).await).await
 }
 
 /// A whole login through the OP: where quire's callback sent the browser.
@@ -239,4 +231,40 @@ pub fn jwt_claims(token: &str) -> serde_json::Value {
         .decode(payload)
         .expect("base64url");
     serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// The OP's published signing key with this kid (its first key when `None`).
+pub async fn published_key(op: &TestOp, kid: Option<&str>) -> DecodingKey {
+    let jwks: Value = http()
+        .get(format!("{}/jwks", op.issuer()))
+        .send()
+        .await
+        .expect("the OP answers /jwks")
+        .json()
+        .await
+        .expect("a JWKS");
+    let keys = jwks["keys"].as_array().expect("keys");
+    let jwk = match kid {
+        None => keys.first(),
+        Some(kid) => keys.iter().find(|k| k["kid"].as_str() == Some(kid)),
+    }
+    .unwrap_or_else(|| panic!("no key {kid:?} in the JWKS: {jwks}"));
+    DecodingKey::from_rsa_components(jwk["n"].as_str().unwrap(), jwk["e"].as_str().unwrap())
+        .expect("an RSA key")
+}
+
+/// What a relying party checks of a token `op` issued to quire: RS256, audience and issuer.
+pub fn validation(op: &TestOp) -> Validation {
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[CLIENT_ID]);
+    validation.set_issuer(&[op.issuer()]);
+    validation
+}
+
+/// The claims of a JWT from `op`, verified as a relying party would: against the key its
+/// kid names in the OP's JWKS, with `validation(op)`.
+pub async fn verified_claims(op: &TestOp, token: &str) -> jsonwebtoken::errors::Result<Value> {
+    let header = jsonwebtoken::decode_header(token)?;
+    let key = published_key(op, Some(header.kid.as_deref().unwrap_or_default())).await;
+    Ok(jsonwebtoken::decode::<Value>(token, &key, &validation(op))?.claims)
 }

@@ -1,0 +1,460 @@
+//! What the tests know about quire's tables: every SQL statement a story runs to arrange
+//! a situation or to check what the database now holds lives here, so a schema change
+//! touches this file and no story.
+//!
+//! The schema stores flags as 0/1 integers and "not yet" timestamps as 0 (sqlx 0.7's Any
+//! driver decodes neither booleans nor NULL); stories get `bool` and `Option` instead.
+
+use std::future::Future;
+
+use quire::db::Pool;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::database::{self, is_postgres, TestDatabase};
+use super::TestApp;
+
+/// Anything with a database under test (a `TestApp`, an `OidcApp`, a `Pool`, ...).
+pub trait Db {
+    /// A pool on that database.
+    fn pool(&self) -> impl Future<Output = Pool>;
+}
+
+impl Db for Pool {
+    async fn pool(&self) -> Pool {
+        self.clone()
+    }
+}
+
+impl Db for TestApp {
+    async fn pool(&self) -> Pool {
+        self.db().await
+    }
+}
+
+impl Db for TestDatabase {
+    async fn pool(&self) -> Pool {
+        database::connect(&self.url).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Accounts
+
+/// An account as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: i64,
+    /// "local" or "oidc".
+    pub kind: String,
+    pub email: String,
+    pub name: String,
+    pub is_admin: bool,
+    /// "" for local accounts.
+    pub oidc_issuer: String,
+    pub oidc_subject: String,
+}
+
+/// Every account, oldest first.
+pub async fn users(db: &impl Db) -> Vec<UserRow> {
+    let rows: Vec<(i64, String, String, String, i64, String, String)> = sqlx::query_as(
+        "SELECT id, kind, email, name, is_admin, oidc_issuer, oidc_subject FROM users \
+         ORDER BY id",
+    )
+    .fetch_all(&*db.pool().await)
+    .await
+    .expect("users");
+    rows.into_iter()
+        .map(
+            |(id, kind, email, name, is_admin, oidc_issuer, oidc_subject)| UserRow {
+                id,
+                kind,
+                email,
+                name,
+                is_admin: is_admin != 0,
+                oidc_issuer,
+                oidc_subject,
+            },
+        )
+        .collect()
+}
+
+/// The email of every account, oldest first.
+pub async fn emails(db: &impl Db) -> Vec<String> {
+    users(db).await.into_iter().map(|u| u.email).collect()
+}
+
+pub async fn user_count(db: &impl Db) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("count users")
+}
+
+/// The id of the account with this (stored, lowercased) email; panics when there is none.
+pub async fn user_id(db: &impl Db, email: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(&*db.pool().await)
+        .await
+        .unwrap_or_else(|e| panic!("no account {email}: {e}"))
+}
+
+/// The stored password hash of the account with this email ("" without a password).
+pub async fn password_hash(db: &impl Db, email: &str) -> String {
+    sqlx::query_scalar("SELECT password_hash FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(&*db.pool().await)
+        .await
+        .unwrap_or_else(|e| panic!("no account {email}: {e}"))
+}
+
+/// Makes the account with this email an admin, as `quire user add --admin` would have.
+pub async fn make_admin(db: &impl Db, email: &str) {
+    let done = sqlx::query("UPDATE users SET is_admin = 1 WHERE email = $1")
+        .bind(email)
+        .execute(&*db.pool().await)
+        .await
+        .expect("make admin");
+    assert_eq!(done.rows_affected(), 1, "no account {email}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Sessions
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id: i64,
+    pub user_id: i64,
+    /// "local" or "oidc".
+    pub provider: String,
+    /// The raw ID token of an OIDC login ("" for local ones).
+    pub id_token: String,
+    pub oidc_sid: String,
+}
+
+/// Every session, oldest first.
+pub async fn sessions(db: &impl Db) -> Vec<SessionRow> {
+    let rows: Vec<(i64, i64, String, String, String)> = sqlx::query_as(
+        "SELECT id, user_id, provider, id_token, oidc_sid FROM sessions ORDER BY id",
+    )
+    .fetch_all(&*db.pool().await)
+    .await
+    .expect("sessions");
+    rows.into_iter()
+        .map(|(id, user_id, provider, id_token, oidc_sid)| SessionRow {
+            id,
+            user_id,
+            provider,
+            id_token,
+            oidc_sid,
+        })
+        .collect()
+}
+
+pub async fn session_count(db: &impl Db) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("count sessions")
+}
+
+/// The id of every session, oldest first.
+pub async fn session_ids(db: &impl Db) -> Vec<i64> {
+    sessions(db).await.into_iter().map(|s| s.id).collect()
+}
+
+/// The ids of the sessions of the account with this email, oldest first.
+pub async fn session_ids_of(db: &impl Db, email: &str) -> Vec<i64> {
+    sqlx::query_scalar(
+        "SELECT sessions.id FROM sessions JOIN users ON users.id = sessions.user_id \
+         WHERE users.email = $1 ORDER BY sessions.id",
+    )
+    .bind(email)
+    .fetch_all(&*db.pool().await)
+    .await
+    .expect("sessions of an account")
+}
+
+/// What the database keeps of a session token: its SHA-256, hex.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The stored token hash of every session, oldest first.
+pub async fn token_hashes(db: &impl Db) -> Vec<String> {
+    sqlx::query_scalar("SELECT token_hash FROM sessions ORDER BY id")
+        .fetch_all(&*db.pool().await)
+        .await
+        .expect("token hashes")
+}
+
+/// How many sessions are stored under this token hash.
+pub async fn sessions_with_hash(db: &impl Db, hash: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE token_hash = $1")
+        .bind(hash)
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("count sessions")
+}
+
+/// Moves every session's last activity `seconds` into the past, as staying away would.
+pub async fn idle_sessions(db: &impl Db, seconds: i64) {
+    sqlx::query("UPDATE sessions SET last_seen_at = last_seen_at - $1")
+        .bind(seconds)
+        .execute(&*db.pool().await)
+        .await
+        .expect("age sessions");
+}
+
+/// Puts every session past its absolute expiry, however recently it was used.
+pub async fn expire_sessions(db: &impl Db) {
+    sqlx::query("UPDATE sessions SET expires_at = last_seen_at - 1")
+        .execute(&*db.pool().await)
+        .await
+        .expect("expire sessions");
+}
+
+// ---------------------------------------------------------------------------------------
+// Posts
+
+/// A post as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostRow {
+    pub author_id: i64,
+    pub slug: String,
+    pub title: String,
+    pub body_md: String,
+    /// Rendered and sanitized when the post was saved.
+    pub body_html: String,
+    pub published: bool,
+    /// When it was first published; `None` for a post never published.
+    pub published_at: Option<i64>,
+}
+
+/// The post at this address, if there is one.
+pub async fn post_row(db: &impl Db, slug: &str) -> Option<PostRow> {
+    // Never-published posts store 0, not NULL.
+    let row: Option<(i64, String, String, String, String, i64, i64)> = sqlx::query_as(
+        "SELECT author_id, slug, title, body_md, body_html, published, \
+         COALESCE(published_at, 0) FROM posts WHERE slug = $1",
+    )
+    .bind(slug)
+    .fetch_optional(&*db.pool().await)
+    .await
+    .expect("query posts");
+    row.map(
+        |(author_id, slug, title, body_md, body_html, published, at)| PostRow {
+            author_id,
+            slug,
+            title,
+            body_md,
+            body_html,
+            published: published != 0,
+            published_at: (at > 0).then_some(at),
+        },
+    )
+}
+
+pub async fn post_count(db: &impl Db) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM posts")
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("count posts")
+}
+
+/// Dates the post's publication at unix time `ts`.
+pub async fn set_published_at(db: &impl Db, slug: &str, ts: i64) {
+    let done = sqlx::query("UPDATE posts SET published_at = $1 WHERE slug = $2")
+        .bind(ts)
+        .bind(slug)
+        .execute(&*db.pool().await)
+        .await
+        .expect("update post");
+    assert_eq!(done.rows_affected(), 1, "{slug}");
+}
+
+/// Inserts `n` published posts "Post 001".."Post n" (slugs post-001..), one hour apart,
+/// Post n the newest, written by `author_id`.
+pub async fn insert_posts(db: &impl Db, author_id: i64, n: i64) {
+    let pool = db.pool().await;
+    for i in 1..=n {
+        let ts = 1_700_000_000 + i * 3600;
+        sqlx::query(
+            "INSERT INTO posts (author_id, slug, title, body_md, body_html, published, \
+             published_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $6)",
+        )
+        .bind(author_id)
+        .bind(format!("post-{i:03}"))
+        .bind(format!("Post {i:03}"))
+        .bind(format!("Body {i}"))
+        .bind(format!("<p>Body {i}</p>"))
+        .bind(ts)
+        .execute(&*pool)
+        .await
+        .expect("insert post");
+    }
+}
+
+/// The home page's query, as `src/db/posts.rs` runs it for page 1.
+pub const HOME_QUERY: &str = "SELECT p.slug, p.title, u.name AS author_name, p.published, \
+     p.published_at, p.updated_at, p.body_html FROM posts p JOIN users u ON u.id = p.author_id \
+     WHERE p.published = 1 ORDER BY p.published_at DESC, p.id DESC LIMIT 21 OFFSET 0";
+
+/// The database's plan for `HOME_QUERY`, one line per step. On PostgreSQL scans and
+/// sorts are discouraged first: with a few rows they are cheapest, and the question is
+/// whether the index can serve the query's filter and order at all.
+pub async fn home_query_plan(db: &impl Db) -> String {
+    let pool = db.pool().await;
+    let mut conn = pool.acquire().await.expect("connection");
+    let plan: Vec<String> = if is_postgres() {
+        for sql in [
+            "ANALYZE posts",
+            "SET enable_seqscan = off",
+            "SET enable_bitmapscan = off",
+            "SET enable_sort = off",
+        ] {
+            sqlx::query(sql).execute(&mut *conn).await.expect(sql);
+        }
+        sqlx::query(&format!("EXPLAIN {HOME_QUERY}"))
+            .fetch_all(&mut *conn)
+            .await
+            .expect("explain")
+            .iter()
+            .map(|r| r.try_get::<String, _>(0).expect("plan line"))
+            .collect()
+    } else {
+        sqlx::query(&format!("EXPLAIN QUERY PLAN {HOME_QUERY}"))
+            .fetch_all(&mut *conn)
+            .await
+            .expect("explain")
+            .iter()
+            .map(|r| r.try_get::<String, _>("detail").expect("detail column"))
+            .collect()
+    };
+    plan.join("\n")
+}
+
+// ---------------------------------------------------------------------------------------
+// Login throttling
+
+/// Lets every lock pass, as waiting would.
+pub async fn let_locks_pass(db: &impl Db) {
+    sqlx::query("UPDATE login_throttle SET locked_until = 0")
+        .execute(&*db.pool().await)
+        .await
+        .expect("unlock");
+}
+
+/// Whether failed logins are being counted against the account with this email.
+pub async fn account_failures_counted(db: &impl Db, email: &str) -> bool {
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_throttle WHERE key = $1")
+        .bind(format!("account:{email}"))
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("throttle rows");
+    rows > 0
+}
+
+/// Until when (unix seconds) the account with this email is locked; panics when no
+/// failure was ever counted against it.
+pub async fn account_locked_until(db: &impl Db, email: &str) -> i64 {
+    sqlx::query_scalar("SELECT locked_until FROM login_throttle WHERE key = $1")
+        .bind(format!("account:{email}"))
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("a throttle row for the account")
+}
+
+/// The client addresses failed logins were counted against, sorted.
+pub async fn throttled_clients(db: &impl Db) -> Vec<String> {
+    let keys: Vec<String> =
+        sqlx::query_scalar("SELECT key FROM login_throttle WHERE key LIKE 'ip:%' ORDER BY key")
+            .fetch_all(&*db.pool().await)
+            .await
+            .expect("throttle rows");
+    keys.into_iter()
+        .map(|k| k.trim_start_matches("ip:").to_string())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Single-use values, migrations, the whole database
+
+/// How many single-use values (login states, logout token ids) have been spent.
+pub async fn used_once_count(db: &impl Db) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM used_once")
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("count used_once")
+}
+
+/// The tables of a SQLite database, sorted.
+pub async fn sqlite_tables(db: &impl Db) -> Vec<String> {
+    sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .fetch_all(&*db.pool().await)
+        .await
+        .expect("sqlite_master")
+}
+
+/// The tables every quire database has.
+pub const TABLES: [&str; 4] = ["login_throttle", "posts", "sessions", "users"];
+
+/// The versions of the migrations shipped for the suite's backend, sorted.
+pub fn shipped_migrations() -> Vec<i64> {
+    let backend = if is_postgres() { "postgres" } else { "sqlite" };
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/");
+    let mut versions: Vec<i64> = std::fs::read_dir(format!("{dir}{backend}"))
+        .expect("migrations directory")
+        .map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let (number, _) = name
+                .split_once('_')
+                .unwrap_or_else(|| panic!("migration {name:?} has no version prefix"));
+            number.parse().unwrap()
+        })
+        .collect();
+    versions.sort();
+    versions
+}
+
+/// The migrations recorded as applied, by version, sorted (one row each).
+pub async fn applied_migrations(db: &impl Db) -> Vec<i64> {
+    sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&*db.pool().await)
+        .await
+        .expect("_sqlx_migrations")
+}
+
+/// How many recorded migrations succeeded.
+pub async fn successful_migrations(db: &impl Db) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("_sqlx_migrations")
+}
+
+/// Everything a request could change (accounts, sessions, posts), in a comparable form.
+pub async fn snapshot(db: &impl Db) -> String {
+    let pool = db.pool().await;
+    let users: Vec<(i64, String, String, Option<String>)> =
+        sqlx::query_as("SELECT id, email, name, password_hash FROM users ORDER BY id")
+            .fetch_all(&*pool)
+            .await
+            .expect("users");
+    let sessions: Vec<(i64, i64, String)> =
+        sqlx::query_as("SELECT id, user_id, token_hash FROM sessions ORDER BY id")
+            .fetch_all(&*pool)
+            .await
+            .expect("sessions");
+    let posts: Vec<(i64, String, String, String, i64)> =
+        sqlx::query_as("SELECT id, slug, title, body_md, published FROM posts ORDER BY id")
+            .fetch_all(&*pool)
+            .await
+            .expect("posts");
+    format!("{users:?}\n{sessions:?}\n{posts:?}")
+}
