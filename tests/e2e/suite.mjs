@@ -1,93 +1,105 @@
 // quire end to end in a real browser: Debian's Chromium, headless, driven by
-// playwright-core (tests/e2e/run.sh starts everything and sets the environment):
-//   QUIRE_LOCAL  origin of a quire with local accounts (signup open)
-//   QUIRE_OIDC   origin of a quire with providers ["oidc"], pointed at OP
-//   OP           issuer of node oidc-provider (tests/interop/op.mjs)
-//   CHROMIUM     the browser binary (/usr/bin/chromium)
-//   SHOTS        folder for the screenshots
-//   BROWSER_PID_FILE  where the browser's pid is written (run.sh kills it on exit)
+// playwright-core. Started by run.sh with QUIRE_BIN (the quire binary), HARNESS_TIMEOUT
+// (seconds, start-up included), CHROMIUM (the browser, /usr/bin/chromium) and
+// E2E_SCREENSHOTS (the screenshots' folder, default target/e2e-screenshots). It starts,
+// on free loopback ports:
+//   - a quire with local accounts (signup open), addressed as 127.0.0.1,
+//   - node oidc-provider (tests/interop/op.mjs) on 127.0.0.1, and a second quire with
+//     providers ["oidc"] pointed at it, addressed as localhost, so the trip to the OP
+//     and back is cross-site, as in production,
+// then the browser, and stops everything at the end.
 //
 // Every quire page the browser lands on is checked: status, no console error, no
 // Content-Security-Policy violation, no request off loopback, lang, title, a label for
 // every form field, a visible keyboard focus on everything Tab reaches. Prints one line
 // per check and ends with "N passed, N failed".
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) {
-    console.error(`e2e: ${name} must be set`);
-    process.exit(2);
-  }
-  return v;
-};
-const LOCAL = env('QUIRE_LOCAL');
-const ORG = env('QUIRE_OIDC');
-const OP = env('OP');
-const SHOTS = env('SHOTS');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+import {
+  INTEROP_DIR, atEnd, begin, check, end, env, freePorts, gate, scenario, startOp, startQuire,
+  unescapeHtml, waitHealthy,
+} from '../node-support/support.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = process.env.E2E_SCREENSHOTS || join(HERE, '..', '..', 'target', 'e2e-screenshots');
 const NAV_TIMEOUT = 15_000;
-const QUIRE_ORIGINS = new Set([new URL(LOCAL).origin, new URL(ORG).origin]);
-const OP_ORIGIN = new URL(OP).origin;
+const CLIENT_ID = 'quire-e2e';
+const version = (dir, pkg) => JSON.parse(readFileSync(join(dir, 'node_modules', pkg, 'package.json'), 'utf8')).version;
 
-// ---------------------------------------------------------------- checks
+// Set at start-up.
+let LOCAL = ''; // the local-accounts quire
+let ORG = ''; // the OIDC quire
+let OP = ''; // the OP's issuer
+let QUIRE_ORIGINS = new Set();
+let OP_ORIGIN = '';
+let browser = null;
 
-let passed = 0;
-let failed = 0;
-class Abort extends Error {}
+await begin('e2e', async (work) => {
+  const bin = env('QUIRE_BIN');
+  console.log(`e2e: playwright-core ${version(HERE, 'playwright-core')}, oidc-provider ${version(INTEROP_DIR, 'oidc-provider')}, node ${process.version}, ${bin}`);
+  const [localPort, oidcPort, opPort] = await freePorts(3);
+  LOCAL = `http://127.0.0.1:${localPort}`;
+  ORG = `http://localhost:${oidcPort}`;
+  const clientSecret = randomBytes(24).toString('base64url');
+  // The OP's devInteractions give it its own login and consent pages.
+  const op = startOp(work, {
+    port: opPort,
+    rpOrigin: ORG,
+    backchannelOrigin: `http://127.0.0.1:${oidcPort}`,
+    clientId: CLIENT_ID,
+    clientSecret,
+  });
+  OP = op.issuer;
+  QUIRE_ORIGINS = new Set([new URL(LOCAL).origin, new URL(ORG).origin]);
+  OP_ORIGIN = new URL(OP).origin;
+  // Release profile, each with its own database folder and secret key. argon2 is lowered
+  // for speed only; the production parameters are checked by the Rust tests.
+  const argon = 'argon2={memory_kib=64,iterations=1}';
+  const local = startQuire(work, {
+    name: 'local',
+    bin,
+    port: localPort,
+    profile: 'release',
+    auth: `{providers=["local"],signup=true,${argon}}`,
+  });
+  const org = startQuire(work, {
+    name: 'oidc',
+    bin,
+    port: oidcPort,
+    profile: 'release',
+    auth: `{providers=["oidc"],${argon},oidc={issuer="${OP}",client_id="${CLIENT_ID}",client_secret="${clientSecret}",redirect_url="${ORG}/oidc/callback",display_name="Example IdP",scopes=["openid","email","profile","groups"]}}`,
+  });
+  await waitHealthy([op, local, org]);
 
-function check(ok, what, detail = '') {
-  if (ok) {
-    passed += 1;
-    console.log(`ok      ${what}`);
-  } else {
-    failed += 1;
-    const d = typeof detail === 'string' ? detail : JSON.stringify(detail, null, 2);
-    console.log(`FAILED  ${what}${d ? `\n        ${d.replace(/\n/g, '\n        ')}` : ''}`);
-  }
-  return ok;
-}
-
-/** A check the rest of the scenario depends on: failing it ends the scenario. */
-function gate(ok, what, detail) {
-  if (!check(ok, what, detail)) throw new Abort(what);
-}
-
-async function scenario(name, body) {
-  console.log(`\n# ${name}`);
-  try {
-    await body();
-  } catch (e) {
-    if (e instanceof Abort) {
-      console.log(`        (scenario "${name}" stopped here)`);
-    } else {
-      check(false, `${name}: no unexpected error`, e?.stack ?? String(e));
-    }
-  }
-}
+  rmSync(SHOTS, { recursive: true, force: true });
+  mkdirSync(SHOTS, { recursive: true });
+  // playwright gives every launch a fresh, empty --user-data-dir of its own, under
+  // TMPDIR: here the work folder, removed at the end.
+  process.env.TMPDIR = join(work, 'tmp');
+  mkdirSync(process.env.TMPDIR);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // quire listens on 127.0.0.1 only, so "localhost" must not try ::1 first; no other
+      // name resolves (the OP's built-in pages @import a web font: it fails at once).
+      '--host-resolver-rules=MAP localhost 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+    ],
+    timeout: 30_000,
+  });
+  atEnd(() => browser.close());
+  console.log(`e2e: ${CHROMIUM}, browser ${browser.version()}`);
+}, { timeoutSeconds: Number(process.env.HARNESS_TIMEOUT || 180) });
 
 // ---------------------------------------------------------------- the browser
-
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  // playwright gives every launch a fresh, empty --user-data-dir of its own (under TMPDIR).
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    // quire listens on 127.0.0.1 only, so "localhost" must not try ::1 first; no other
-    // name resolves (the OP's built-in pages @import a web font: it fails at once).
-    '--host-resolver-rules=MAP localhost 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-  ],
-  timeout: 30_000,
-});
-if (process.env.BROWSER_PID_FILE && browser.process?.()) {
-  writeFileSync(process.env.BROWSER_PID_FILE, String(browser.process().pid));
-}
-console.log(`e2e: ${CHROMIUM}, browser ${browser.version()}`);
 
 const isQuire = (url) => { try { return QUIRE_ORIGINS.has(new URL(url).origin); } catch { return false; } };
 const isOp = (url) => { try { return new URL(url).origin === OP_ORIGIN; } catch { return false; } };
@@ -475,7 +487,7 @@ await scenario('self-hoster: sign up, log out, log in with remember me', async (
   check(feed.status() === 200 && /atom\+xml/.test(feed.headers()['content-type'] ?? ''), '/feed.xml is an Atom feed', `${feed.status()} ${feed.headers()['content-type']}`);
   const entry = xml.split('<entry>').find((e) => e.includes(POST.title)) ?? '';
   check(entry.includes(`/posts/${postSlug}`), 'the feed has an entry for the post, linking to it', xml.slice(0, 1500));
-  const content = entry.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&amp;/g, '&');
+  const content = unescapeHtml(entry);
   check(/<h2[^>]*>What it can do<\/h2>/.test(content) && content.includes('href="https://example.org/notes/g"') && /<pre[^>]*><code/.test(content),
     'the feed entry carries the rendered heading, link and code block', entry.slice(0, 1500));
 
@@ -711,6 +723,5 @@ await scenario('organisation: log in through the OP, write a post, log out at th
   await tab.context.close();
 });
 
-await browser.close();
-console.log(`\n${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+console.log(`\nscreenshots: ${SHOTS} (${readdirSync(SHOTS).filter((f) => f.endsWith('.png')).length} files)`);
+await end();

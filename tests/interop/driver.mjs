@@ -5,238 +5,33 @@
 // http://127.0.0.1:<port>, so the two are different sites and the trip back from the
 // OP is a cross-site navigation, as it is in production.
 //
-// Environment (set by run.sh): QUIRE (quire's origin), OP (the issuer), QUIRE_BIN,
-// CLIENT_ID, DISPLAY_NAME, plus the ROCKET_* variables quire itself was started with
-// (for `quire doctor`). Prints one line per check and ends with "N passed, N failed".
-import http from 'node:http';
+// Started by run.sh with QUIRE_BIN (the quire binary) and HARNESS_TIMEOUT (seconds, for
+// start-up and checks together). Starts the OP (op.mjs) and `quire serve` on free
+// loopback ports, prints one line per check, stops both and ends with "N passed, N failed".
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
-const QUIRE = process.env.QUIRE;
-const OP = process.env.OP;
-const CLIENT_ID = process.env.CLIENT_ID;
-const DISPLAY_NAME = process.env.DISPLAY_NAME;
-const QUIRE_BIN = process.env.QUIRE_BIN;
-const REQUEST_TIMEOUT_MS = 15_000;
-const MAX_HOPS = 15;
+import {
+  INTEROP_DIR, HttpBrowser, check, csrfToken, describeHops, env, fieldsOf, forms, freePorts, gate,
+  begin, end, scenario, snippet, startOp, startQuire, textOf, waitHealthy,
+} from '../node-support/support.mjs';
 
-// ---------------------------------------------------------------- checks
+const CLIENT_ID = 'quire-interop';
+const DISPLAY_NAME = 'Interop OP';
 
-let passed = 0;
-let failed = 0;
-class Abort extends Error {}
+// Set at start-up.
+let QUIRE = ''; // quire's origin
+let OP = ''; // the issuer
+let quire = null; // the `quire serve` process
 
-function check(ok, what, detail = '') {
-  if (ok) {
-    passed += 1;
-    console.log(`ok      ${what}`);
-  } else {
-    failed += 1;
-    console.log(`FAILED  ${what}${detail ? `\n        ${String(detail).replace(/\n/g, '\n        ')}` : ''}`);
-  }
-  return ok;
-}
-
-/** A check the rest of the scenario depends on: failing it ends the scenario. */
-function gate(ok, what, detail) {
-  if (!check(ok, what, detail)) throw new Abort(what);
-}
-
-async function scenario(name, body) {
-  console.log(`\n# ${name}`);
-  try {
-    await body();
-  } catch (e) {
-    if (e instanceof Abort) {
-      console.log(`        (scenario "${name}" stopped here)`);
-    } else {
-      check(false, `${name}: no unexpected error`, e?.stack ?? e);
-    }
-  }
-}
-
-const snippet = (s, n = 600) => (s.length > n ? `${s.slice(0, n)}...` : s);
-const textOf = (html) => html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim();
-
-// ---------------------------------------------------------------- HTML
-
-const ENTITIES = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", '#39': "'", '#x27': "'", '#34': '"' };
-function unescapeHtml(s) {
-  return s.replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, (m, e) => {
-    const k = e.toLowerCase();
-    if (ENTITIES[k]) return ENTITIES[k];
-    if (k.startsWith('#x')) return String.fromCodePoint(parseInt(k.slice(2), 16));
-    if (k.startsWith('#')) return String.fromCodePoint(parseInt(k.slice(1), 10));
-    return m;
-  });
-}
-
-function attrs(tag) {
-  const out = {};
-  for (const m of tag.matchAll(/([a-zA-Z_:][-a-zA-Z0-9_:.]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?/g)) {
-    out[m[1].toLowerCase()] = unescapeHtml(m[2] ?? m[3] ?? m[4] ?? '');
-  }
-  return out;
-}
-
-/** Every form: its attributes, its inputs, and the submit buttons tied to it. */
-function forms(html) {
-  const list = [];
-  for (const m of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/gi)) {
-    const a = attrs(m[1]);
-    const inputs = [];
-    for (const i of m[2].matchAll(/<input\b([^>]*)>/gi)) inputs.push(attrs(i[1]));
-    list.push({ action: a.action ?? '', method: (a.method ?? 'get').toLowerCase(), id: a.id, inputs });
-  }
-  // Buttons outside a form, attached with form="<id>" (the OP's logout page does this).
-  for (const b of html.matchAll(/<button\b([^>]*)>([\s\S]*?)<\/button>/gi)) {
-    const a = attrs(b[1]);
-    const form = a.form && list.find((f) => f.id === a.form);
-    if (form) (form.buttons ??= []).push({ ...a, label: textOf(b[2]) });
-  }
-  return list;
-}
-
-function csrfToken(html) {
-  const form = forms(html).find((f) => f.inputs.some((i) => i.name === 'csrf_token'));
-  return form?.inputs.find((i) => i.name === 'csrf_token').value;
-}
-
-// ---------------------------------------------------------------- the browser
-
-const siteOf = (url) => `${url.protocol}//${url.hostname}`; // scheme + host: ports do not make sites
-
-class Browser {
+class Browser extends HttpBrowser {
   constructor() {
-    this.cookies = []; // { name, value, host, path, sameSite, expires }
-  }
-
-  cookieFor(host, name) {
-    return this.cookies.find((c) => c.host === host && c.name === name);
-  }
-
-  store(url, setCookies) {
-    for (const line of setCookies) {
-      const [pair, ...parts] = line.split(';');
-      const eq = pair.indexOf('=');
-      if (eq < 1) continue;
-      const c = {
-        name: pair.slice(0, eq).trim(),
-        value: pair.slice(eq + 1).trim(),
-        host: url.hostname,
-        path: '/',
-        sameSite: 'lax', // browsers' default when none is given
-        expires: null,
-      };
-      let defaultPath = url.pathname.replace(/\/[^/]*$/, '') || '/';
-      let pathSet = false;
-      for (const p of parts) {
-        const [k, ...v] = p.split('=');
-        const key = k.trim().toLowerCase();
-        const val = v.join('=').trim();
-        if (key === 'path') { c.path = val || '/'; pathSet = true; }
-        if (key === 'samesite') c.sameSite = val.toLowerCase();
-        if (key === 'max-age') c.expires = Date.now() + Number(val) * 1000;
-        if (key === 'expires' && c.expires === null) c.expires = Date.parse(val);
-      }
-      if (!pathSet) c.path = defaultPath;
-      this.cookies = this.cookies.filter((o) => !(o.host === c.host && o.name === c.name && o.path === c.path));
-      if (c.expires === null || c.expires > Date.now()) this.cookies.push(c);
-    }
-  }
-
-  /** The Cookie header for a request; `crossSite` as the browser computes it for navigations. */
-  header(url, { crossSite, method }) {
-    const now = Date.now();
-    this.cookies = this.cookies.filter((c) => c.expires === null || c.expires > now);
-    return this.cookies
-      .filter((c) => c.host === url.hostname)
-      .filter((c) => url.pathname === c.path || url.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`))
-      .filter((c) => {
-        if (!crossSite || c.sameSite === 'none') return true;
-        if (c.sameSite === 'strict') return false;
-        return method === 'GET'; // Lax: only top-level GET navigations across sites
-      })
-      .map((c) => `${c.name}=${c.value}`)
-      .join('; ');
-  }
-
-  /** One request, no redirect following. */
-  request(method, urlString, { form, crossSite = false } = {}) {
-    const url = new URL(urlString);
-    const body = form ? new URLSearchParams(form).toString() : undefined;
-    const headers = {
-      'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0 quire-interop',
-      accept: 'text/html,application/xhtml+xml',
-    };
-    const cookie = this.header(url, { crossSite, method });
-    if (cookie) headers.cookie = cookie;
-    if (body !== undefined) {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      headers['content-length'] = Buffer.byteLength(body);
-    }
-    return new Promise((resolve, reject) => {
-      const req = http.request(url, {
-        method,
-        headers,
-        // Browsers resolve "localhost" to loopback; pin it to 127.0.0.1, where quire listens.
-        lookup: (host, opts, cb) => {
-          if (host === 'localhost') {
-            return opts?.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4);
-          }
-          return cb(new Error(`driver: unexpected host ${host}`));
-        },
-        timeout: REQUEST_TIMEOUT_MS,
-      }, (res) => {
-        const chunks = [];
-        res.on('data', (d) => chunks.push(d));
-        res.on('end', () => {
-          this.store(url, res.headers['set-cookie'] ?? []);
-          resolve({
-            method,
-            url: url.href,
-            status: res.statusCode,
-            headers: res.headers,
-            location: res.headers.location ? new URL(res.headers.location, url).href : undefined,
-            body: Buffer.concat(chunks).toString('utf8'),
-          });
-        });
-      });
-      req.on('timeout', () => req.destroy(new Error(`${method} ${url.href}: no answer within ${REQUEST_TIMEOUT_MS} ms`)));
-      req.on('error', reject);
-      if (body !== undefined) req.write(body);
-      req.end();
-    });
-  }
-
-  /**
-   * A top-level navigation from a page at `from` (or typed in the address bar), with its
-   * redirects followed like a browser: 301/302/303 become GET. Returns every hop.
-   */
-  async navigate(method, url, { form, from } = {}) {
-    const hops = [];
-    let initiator = from ? siteOf(new URL(from)) : null;
-    let crossSite = false;
-    let current = { method, url, form };
-    for (let i = 0; i < MAX_HOPS; i++) {
-      const target = new URL(current.url);
-      if (initiator && siteOf(target) !== initiator) crossSite = true; // sticky over the chain
-      const res = await this.request(current.method, current.url, { form: current.form, crossSite });
-      hops.push(res);
-      if (![301, 302, 303, 307, 308].includes(res.status) || !res.location) return hops;
-      if (!initiator) initiator = siteOf(target);
-      current = [307, 308].includes(res.status)
-        ? { method: current.method, url: res.location, form: current.form }
-        : { method: 'GET', url: res.location };
-    }
-    throw new Error(`more than ${MAX_HOPS} redirects from ${url}`);
-  }
-
-  async get(url, from) {
-    return (await this.navigate('GET', url, { from })).at(-1);
+    super({ userAgent: 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0 quire-interop' });
   }
 }
 
-const describeHops = (hops) => hops.map((h) => `${h.method} ${h.url} -> ${h.status}${h.location ? ` ${h.location}` : ''}`).join('\n');
 const q = (path) => `${QUIRE}${path}`;
 
 async function opBackchannelCalls() {
@@ -265,7 +60,7 @@ async function loginThroughOp(browser, login, { expectLoginPage = true } = {}) {
   check((p.get('state') ?? '').length >= 16 && (p.get('nonce') ?? '').length >= 16,
     'authorization request: state and nonce', auth.search);
   check((p.get('scope') ?? '').split(' ').includes('openid'), 'authorization request: scope includes openid', p.get('scope'));
-  const pending = browser.cookies.find((c) => c.host === 'localhost' && c.name === 'quire_oidc');
+  const pending = browser.jar.find('localhost', 'quire_oidc');
   check(pending && pending.sameSite === 'lax', 'pre-login cookie quire_oidc is SameSite=Lax',
     JSON.stringify(pending));
 
@@ -278,7 +73,7 @@ async function loginThroughOp(browser, login, { expectLoginPage = true } = {}) {
     const loginForm = forms(page.body).find((f) => f.inputs.some((i) => i.name === 'login'));
     gate(loginForm && loginForm.inputs.some((i) => i.name === 'password'),
       'the OP\'s login page has a login + password form', snippet(page.body));
-    const fields = Object.fromEntries(loginForm.inputs.filter((i) => i.name).map((i) => [i.name, i.value ?? '']));
+    const fields = fieldsOf(loginForm);
     fields.login = login;
     fields.password = 'correct horse battery staple';
     hops = await browser.navigate('POST', new URL(loginForm.action, page.url).href, { form: fields, from: page.url });
@@ -286,7 +81,7 @@ async function loginThroughOp(browser, login, { expectLoginPage = true } = {}) {
     // Consent (first time this account authorizes the client).
     const consent = page.status === 200 && forms(page.body).find((f) => f.inputs.some((i) => i.name === 'prompt' && i.value === 'consent'));
     gate(consent, 'after login the OP asks for consent', describeHops(hops) + '\n' + snippet(textOf(page.body)));
-    const consentFields = Object.fromEntries(consent.inputs.filter((i) => i.name).map((i) => [i.name, i.value ?? '']));
+    const consentFields = fieldsOf(consent);
     hops = await browser.navigate('POST', new URL(consent.action, page.url).href, { form: consentFields, from: page.url });
   }
   const callback = hops.find((h) => h.url.startsWith(q('/oidc/callback')));
@@ -320,7 +115,7 @@ async function logoutAtOpPage(browser, page, what) {
     `${page.status} ${page.url}\n${snippet(textOf(page.body))}`);
   const yes = (form.buttons ?? []).find((b) => b.name === 'logout');
   check(yes && yes.value === 'yes', `${what}: the confirmation has a "sign me out" button`, JSON.stringify(form));
-  const fields = Object.fromEntries(form.inputs.filter((i) => i.name).map((i) => [i.name, i.value ?? '']));
+  const fields = fieldsOf(form);
   fields.logout = yes?.value ?? 'yes';
   return browser.navigate('POST', new URL(form.action, page.url).href, { form: fields, from: page.url });
 }
@@ -329,8 +124,33 @@ async function logoutAtOpPage(browser, page, what) {
 
 const decodeJwt = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
 
+await begin('interop', async (work) => {
+  const bin = env('QUIRE_BIN');
+  const version = JSON.parse(readFileSync(join(INTEROP_DIR, 'node_modules/oidc-provider/package.json'), 'utf8')).version;
+  console.log(`interop: oidc-provider ${version}, node ${process.version}, ${bin}`);
+  const [opPort, quirePort] = await freePorts(2);
+  QUIRE = `http://localhost:${quirePort}`;
+  const clientSecret = randomBytes(24).toString('base64url');
+  const op = startOp(work, {
+    port: opPort,
+    rpOrigin: QUIRE,
+    // Server to server: straight to the address quire listens on.
+    backchannelOrigin: `http://127.0.0.1:${quirePort}`,
+    clientId: CLIENT_ID,
+    clientSecret,
+  });
+  OP = op.issuer;
+  quire = startQuire(work, {
+    name: 'interop',
+    bin,
+    port: quirePort,
+    auth: `{providers=["local","oidc"],argon2={memory_kib=64,iterations=1},oidc={issuer="${OP}",client_id="${CLIENT_ID}",client_secret="${clientSecret}",redirect_url="${QUIRE}/oidc/callback",display_name="${DISPLAY_NAME}",scopes=["openid","email","profile","groups"],allowed_groups=["writers"]}}`,
+  });
+  await waitHealthy([op, quire]);
+}, { timeoutSeconds: Number(process.env.HARNESS_TIMEOUT || 120) });
+
 await scenario('quire doctor against the OP', async () => {
-  const res = spawnSync(QUIRE_BIN, ['doctor'], { encoding: 'utf8', timeout: 30_000, env: process.env });
+  const res = spawnSync(quire.bin, ['doctor'], { encoding: 'utf8', timeout: 30_000, cwd: quire.dir, env: quire.env });
   const out = `${res.stdout ?? ''}${res.stderr ?? ''}`;
   check(res.status === 0, '`quire doctor` exits 0', `exit ${res.status} ${res.error ?? ''}\n${out}`);
   check(/client_secret_basic/.test(res.stdout ?? ''), '`quire doctor` prints client_secret_basic', out);
@@ -349,8 +169,8 @@ await scenario('login through the OP\'s own login and consent pages', async () =
 
   const { hops, callback } = await loginThroughOp(alice, 'alice');
   expectLoggedIn(hops, callback, 'Alice Interop');
-  check(!alice.cookieFor('localhost', 'quire_oidc'), 'the pre-login cookie is spent after the callback',
-    JSON.stringify(alice.cookies.filter((c) => c.host === 'localhost')));
+  check(!alice.jar.find('localhost', 'quire_oidc'), 'the pre-login cookie is spent after the callback',
+    JSON.stringify(alice.jar.on('localhost')));
   const account = await alice.get(q('/account'));
   check(account.status === 200 && textOf(account.body).includes('Logged in as Alice Interop (alice@example.org)'),
     'GET /account: name and email from the OP\'s claims', `${account.status}\n${snippet(textOf(account.body))}`);
@@ -430,8 +250,8 @@ await scenario('second login, then logout at the OP alone: back-channel ends the
   const after = await alice.request('GET', q('/dashboard'));
   check(after.status === 303 && after.location?.startsWith(q('/login')),
     'the same browser, untouched by quire, is logged out: GET /dashboard is 303 to /login', `${after.status} ${after.location ?? ''}`);
-  check(alice.cookieFor('localhost', 'quire_session'), '(the quire session cookie is still in the browser: only the back-channel ended it)',
-    JSON.stringify(alice.cookies.filter((c) => c.host === 'localhost').map((c) => c.name)));
+  check(alice.jar.find('localhost', 'quire_session'), '(the quire session cookie is still in the browser: only the back-channel ended it)',
+    JSON.stringify(alice.jar.on('localhost').map((c) => c.name)));
 });
 
 await scenario('a person outside auth.oidc.allowed_groups (groups from the OP) is refused', async () => {
@@ -443,5 +263,4 @@ await scenario('a person outside auth.oidc.allowed_groups (groups from the OP) i
   check(dash.status === 303, 'bob has no quire session', `${dash.status}`);
 });
 
-console.log(`\n${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+await end();
