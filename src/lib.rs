@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod render;
+pub mod token;
 pub mod web;
 
 use std::path::PathBuf;

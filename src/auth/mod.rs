@@ -2,6 +2,7 @@
 //! set configured under `auth.providers` is built once at launch and managed, and every
 //! provider ends in the same session row and cookie, so no route asks which one was used.
 
+pub mod client;
 pub mod csrf;
 pub mod guards;
 pub mod local;
@@ -16,7 +17,8 @@ use crate::db::users::User;
 use crate::db::Pool;
 use crate::error::Error;
 
-pub use guards::{Client, CurrentUser, UserAgent};
+pub use client::Client;
+pub use guards::{CurrentUser, UserAgent};
 pub use local::LocalProvider;
 
 /// Someone a provider vouched for, mapped to a local account.

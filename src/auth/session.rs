@@ -2,9 +2,7 @@
 //! `sessions` table. A new token is made at every login, so a value planted in the
 //! browser before login never becomes authenticated.
 
-use base64::Engine as _;
 use rocket::http::{Cookie, CookieJar, SameSite};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::csrf;
@@ -12,20 +10,11 @@ use crate::config::AuthConfig;
 use crate::db::sessions::{self, NewSession, SessionUser};
 use crate::db::{now, Pool};
 use crate::error::Result;
+use crate::token;
 
 pub const COOKIE: &str = "quire_session";
 /// How often `last_seen_at` is written: a session read many times a minute costs one write.
 const TOUCH_EVERY: i64 = 60;
-
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::Rng::fill(&mut rand::rngs::OsRng, &mut bytes[..]);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
 
 #[derive(Default)]
 pub struct Start<'a> {
@@ -51,7 +40,7 @@ pub async fn start(
     s: Start<'_>,
 ) -> Result<i64> {
     end(db, cookies).await?;
-    let token = new_token();
+    let secret = token::generate();
     let now = now();
     let lifetime = if s.remember {
         cfg.remember_days * 86_400
@@ -62,7 +51,7 @@ pub async fn start(
     let id = sessions::insert(
         db,
         NewSession {
-            token_hash: &hash_token(&token),
+            token_hash: &token::hash(&secret),
             user_id: s.user_id,
             provider: s.provider,
             remember: s.remember,
@@ -78,7 +67,7 @@ pub async fn start(
     let expires = s
         .remember
         .then(|| OffsetDateTime::now_utc() + time::Duration::seconds(lifetime));
-    let cookie = Cookie::build((COOKIE, token))
+    let cookie = Cookie::build((COOKIE, secret))
         .http_only(true)
         .same_site(SameSite::Lax)
         .path("/")
@@ -99,7 +88,7 @@ pub async fn current(
         return Ok(None);
     };
     let now = now();
-    let Some(found) = sessions::by_token_hash(db, &hash_token(cookie.value()), now).await? else {
+    let Some(found) = sessions::by_token_hash(db, &token::hash(cookie.value()), now).await? else {
         return Ok(None);
     };
     let idle = if found.remember != 0 {
@@ -120,7 +109,7 @@ pub async fn current(
 /// Deletes the cookie's session row, if any, the cookie, and the CSRF token.
 pub async fn end(db: &Pool, cookies: &CookieJar<'_>) -> Result<()> {
     if let Some(cookie) = cookies.get_private(COOKIE) {
-        sessions::delete_by_token_hash(db, &hash_token(cookie.value())).await?;
+        sessions::delete_by_token_hash(db, &token::hash(cookie.value())).await?;
     }
     cookies.remove_private(Cookie::from(COOKIE));
     cookies.remove_private(Cookie::from(csrf::COOKIE));

@@ -6,7 +6,7 @@ use rocket::{get, post, routes, FromForm, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
-use super::{human_time, Frame};
+use super::{human_time, Frame, Reply};
 use crate::auth::csrf::{CsrfForm, Submit};
 use crate::auth::local::{FieldErrors, SetPasswordError};
 use crate::auth::{session, CurrentUser, Providers};
@@ -150,7 +150,7 @@ async fn change_password(
     user: CurrentUser,
     providers: &State<Providers>,
     form: CsrfForm<PasswordForm>,
-) -> Result<std::result::Result<Flash<Redirect>, (Status, Template)>> {
+) -> Result<Reply> {
     let form = form.0;
     let Some(local) = providers.local().filter(|_| user.user.kind == "local") else {
         return Err(Error::NotFound);
@@ -178,10 +178,10 @@ async fn change_password(
     }
     if !errors.is_empty() {
         let page = account_page(db, frame, &user, providers, errors).await?;
-        return Ok(Err((Status::UnprocessableEntity, page)));
+        return Ok(Reply::Page((Status::UnprocessableEntity, page)));
     }
     sessions::delete_others(&db.0, user.user.id, user.session_id).await?;
-    Ok(Ok(Flash::success(
+    Ok(Reply::Flash(Flash::success(
         Redirect::to("/account"),
         "Password changed. Every other session has been logged out.",
     )))

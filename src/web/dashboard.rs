@@ -7,7 +7,7 @@ use rocket_dyn_templates::Template;
 use serde::Serialize;
 
 use super::public::ListItem;
-use super::Frame;
+use super::{Frame, Reply};
 use crate::auth::csrf::{CsrfForm, Submit};
 use crate::auth::local::FieldErrors;
 use crate::auth::CurrentUser;
@@ -122,13 +122,13 @@ async fn create_post(
     frame: Frame,
     user: CurrentUser,
     form: CsrfForm<PostForm>,
-) -> Result<std::result::Result<Flash<Redirect>, (Status, Template)>> {
+) -> Result<Reply> {
     let form = form.0;
     let (title, body) = match form.check() {
         Ok(ok) => ok,
         Err(errors) => {
             let page = dashboard_page(db, frame, &user, form.values(), errors).await?;
-            return Ok(Err((Status::UnprocessableEntity, page)));
+            return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
     };
     let html = markdown_to_html(body);
@@ -146,7 +146,7 @@ async fn create_post(
     } else {
         "Saved as a draft; only you can see it."
     };
-    Ok(Ok(Flash::success(
+    Ok(Reply::Flash(Flash::success(
         Redirect::to(format!("/posts/{slug}")),
         msg,
     )))
@@ -199,7 +199,7 @@ async fn update_post(
     user: CurrentUser,
     slug: &str,
     form: CsrfForm<PostForm>,
-) -> Result<std::result::Result<Flash<Redirect>, (Status, Template)>> {
+) -> Result<Reply> {
     let form = form.0;
     let post = managed_post(db, &user, slug).await?;
     let (title, body) = match form.check() {
@@ -211,10 +211,8 @@ async fn update_post(
                 values: form.values(),
                 errors,
             };
-            return Ok(Err((
-                Status::UnprocessableEntity,
-                Template::render("edit.html", page),
-            )));
+            let page = Template::render("edit.html", page);
+            return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
     };
     let html = markdown_to_html(body);
@@ -226,7 +224,7 @@ async fn update_post(
         now: now(),
     };
     posts::update(&db.0, post.id, &update).await?;
-    Ok(Ok(Flash::success(
+    Ok(Reply::Flash(Flash::success(
         Redirect::to(format!("/posts/{}", post.slug)),
         "Saved.",
     )))

@@ -1,12 +1,14 @@
 //! Signup, login and logout.
 
 use rocket::http::{CookieJar, Status};
+use rocket::outcome::try_outcome;
+use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{Flash, Redirect};
 use rocket::{get, post, routes, FromForm, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
-use super::{local_path, Frame};
+use super::{local_path, Frame, Reply};
 use crate::auth::csrf::{CsrfForm, CsrfToken, Submit};
 use crate::auth::local::{FieldErrors, NewAccount, SignupError};
 use crate::auth::session::{self, Start};
@@ -16,6 +18,59 @@ use crate::auth::{
 use crate::config::Config;
 use crate::db::{now, sessions, Db};
 use crate::error::{Error, Result};
+
+/// What logging someone in takes, gathered by one guard so that the login and signup
+/// handlers take it and their form: the database, the cookie jar, the configuration and
+/// providers, what the request says about the client, and the page frame (with its CSRF
+/// token) for showing the form again.
+pub struct LoginContext<'r> {
+    pub db: &'r Db,
+    pub cookies: &'r CookieJar<'r>,
+    pub providers: &'r Providers,
+    pub config: &'r Config,
+    pub client: Client,
+    pub agent: UserAgent,
+    pub frame: Frame,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for LoginContext<'r> {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        let db = try_outcome!(req.guard::<&Db>().await);
+        let providers = try_outcome!(req.guard::<&State<Providers>>().await);
+        let config = try_outcome!(req.guard::<&State<Config>>().await);
+        let client = try_outcome!(req.guard::<Client>().await);
+        let agent = try_outcome!(req.guard::<UserAgent>().await);
+        let frame = try_outcome!(req.guard::<Frame>().await);
+        let csrf = try_outcome!(req.guard::<CsrfToken>().await);
+        Outcome::Success(LoginContext {
+            db,
+            cookies: req.cookies(),
+            providers: providers.inner(),
+            config: config.inner(),
+            client,
+            agent,
+            frame: frame.with_csrf(csrf),
+        })
+    }
+}
+
+impl LoginContext<'_> {
+    /// Starts a session for `user_id` in this browser (see `session::start`).
+    async fn log_in(&self, user_id: i64, provider: &str, remember: bool) -> Result<i64> {
+        let start = Start {
+            user_id,
+            provider,
+            remember,
+            user_agent: &self.agent.0,
+            secure: self.client.https,
+            ..Default::default()
+        };
+        session::start(&self.db.0, self.cookies, &self.config.auth, start).await
+    }
+}
 
 pub fn routes() -> Vec<Route> {
     routes![login_form, login, signup_form, signup, logout]
@@ -88,13 +143,6 @@ pub fn after_login(next: &str) -> String {
         .to_string()
 }
 
-#[allow(clippy::large_enum_variant)]
-#[derive(rocket::Responder)]
-enum Page {
-    Template(Template),
-    Redirect(Redirect),
-}
-
 #[get("/login?<next>")]
 fn login_form(
     frame: Frame,
@@ -102,10 +150,10 @@ fn login_form(
     providers: &State<Providers>,
     user: Option<CurrentUser>,
     next: Option<String>,
-) -> Page {
+) -> Reply {
     let next = next.unwrap_or_default();
     if user.is_some() {
-        return Page::Redirect(Redirect::to(after_login(&next)));
+        return Reply::Redirect(Redirect::to(after_login(&next)));
     }
     // With one redirect-based provider and no password form, go straight to it.
     if let [only] = providers.all() {
@@ -114,14 +162,15 @@ fn login_form(
                 Some(n) => format!("{href}?next={}", urlencode(n)),
                 None => href,
             };
-            return Page::Redirect(Redirect::to(to));
+            return Reply::Redirect(Redirect::to(to));
         }
     }
     let values = LoginValues {
         next: local_path(&next).unwrap_or("").to_string(),
         ..Default::default()
     };
-    Page::Template(login_page(frame.with_csrf(csrf), providers, values, None))
+    let page = login_page(frame.with_csrf(csrf), providers, values, None);
+    Reply::Page((Status::Ok, page))
 }
 
 #[derive(FromForm)]
@@ -135,21 +184,10 @@ struct LoginForm {
     next: String,
 }
 
-#[allow(clippy::too_many_arguments)]
 #[post("/login", data = "<form>")]
-async fn login(
-    db: &Db,
-    cookies: &CookieJar<'_>,
-    providers: &State<Providers>,
-    config: &State<Config>,
-    client: Client,
-    agent: UserAgent,
-    frame: Frame,
-    csrf: CsrfToken,
-    form: CsrfForm<LoginForm>,
-) -> Result<std::result::Result<Flash<Redirect>, (Status, Template)>> {
+async fn login(ctx: LoginContext<'_>, form: CsrfForm<LoginForm>) -> Result<Reply> {
     let form = form.0;
-    let Some(provider) = providers.password_provider() else {
+    let Some(provider) = ctx.providers.password_provider() else {
         return Err(Error::NotFound);
     };
     let values = LoginValues {
@@ -158,15 +196,8 @@ async fn login(
         next: local_path(&form.next).unwrap_or("").to_string(),
     };
     let refuse = |status: Status, msg: String, values: LoginValues| {
-        Ok(Err((
-            status,
-            login_page(
-                frame.clone().with_csrf(csrf.clone()),
-                providers,
-                values,
-                Some(msg),
-            ),
-        )))
+        let page = login_page(ctx.frame.clone(), ctx.providers, values, Some(msg));
+        Ok(Reply::Page((status, page)))
     };
     if values.email.is_empty() || form.password.is_empty() {
         return refuse(
@@ -178,9 +209,9 @@ async fn login(
     let attempt = PasswordAttempt {
         email: &form.email,
         password: &form.password,
-        client: client.ip,
+        client: ctx.client.ip,
     };
-    let identity = match provider.authenticate_password(&db.0, attempt).await {
+    let identity = match provider.authenticate_password(&ctx.db.0, attempt).await {
         Ok(identity) => identity,
         Err(LoginError::Invalid) => {
             return refuse(
@@ -199,23 +230,11 @@ async fn login(
         Err(LoginError::Unsupported) => return Err(Error::NotFound),
         Err(LoginError::Internal(e)) => return Err(e),
     };
-    session::start(
-        &db.0,
-        cookies,
-        &config.auth,
-        Start {
-            user_id: identity.user.id,
-            provider: identity.provider,
-            remember: form.remember,
-            user_agent: &agent.0,
-            secure: client.https,
-            ..Default::default()
-        },
-    )
-    .await?;
-    sessions::delete_expired(&db.0, now()).await?;
+    ctx.log_in(identity.user.id, identity.provider, form.remember)
+        .await?;
+    sessions::delete_expired(&ctx.db.0, now()).await?;
     let greeting = format!("Welcome back, {}.", identity.user.name);
-    Ok(Ok(Flash::success(
+    Ok(Reply::Flash(Flash::success(
         Redirect::to(after_login(&form.next)),
         greeting,
     )))
@@ -291,21 +310,10 @@ struct SignupForm {
     password: String,
 }
 
-#[allow(clippy::too_many_arguments)]
 #[post("/signup", data = "<form>")]
-async fn signup(
-    db: &Db,
-    cookies: &CookieJar<'_>,
-    providers: &State<Providers>,
-    config: &State<Config>,
-    client: Client,
-    agent: UserAgent,
-    frame: Frame,
-    csrf: CsrfToken,
-    form: CsrfForm<SignupForm>,
-) -> Result<std::result::Result<Flash<Redirect>, (Status, Template)>> {
+async fn signup(ctx: LoginContext<'_>, form: CsrfForm<SignupForm>) -> Result<Reply> {
     let form = form.0;
-    let frame = frame.with_csrf(csrf);
+    let (config, providers) = (ctx.config, ctx.providers);
     let values = SignupValues {
         email: form.email.trim().to_string(),
         name: form.name.trim().to_string(),
@@ -313,33 +321,28 @@ async fn signup(
     let local = match providers.local() {
         Some(local) if config.auth.signup => local,
         _ => {
-            let page = signup_page(frame, config, providers, values, FieldErrors::new());
-            return Ok(Err((Status::Forbidden, page)));
+            let page = signup_page(ctx.frame, config, providers, values, FieldErrors::new());
+            return Ok(Reply::Page((Status::Forbidden, page)));
         }
     };
     let account = NewAccount::new(&form.email, &form.name, &form.password);
-    let user = match local.create_account(&db.0, &account, false).await {
+    let user = match local.create_account(&ctx.db.0, &account, false).await {
         Ok(user) => user,
         Err(SignupError::Invalid(errors)) => {
-            let page = signup_page(frame, config, providers, values, errors);
-            return Ok(Err((Status::UnprocessableEntity, page)));
+            let page = signup_page(ctx.frame, config, providers, values, errors);
+            return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
         Err(SignupError::Internal(e)) => return Err(e),
     };
-    let start = Start {
-        user_id: user.id,
-        provider: "local",
-        remember: false,
-        user_agent: &agent.0,
-        secure: client.https,
-        ..Default::default()
-    };
-    session::start(&db.0, cookies, &config.auth, start).await?;
+    ctx.log_in(user.id, "local", false).await?;
     let welcome = format!(
         "Welcome to {}, {}. Write your first post below.",
         config.site.title, user.name
     );
-    Ok(Ok(Flash::success(Redirect::to("/dashboard"), welcome)))
+    Ok(Reply::Flash(Flash::success(
+        Redirect::to("/dashboard"),
+        welcome,
+    )))
 }
 
 /// Ends the session (the row and the cookie), then goes where the provider says: for a

@@ -10,8 +10,11 @@ pub mod login;
 pub mod oidc;
 pub mod public;
 
+use rocket::http::Status;
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
-use rocket::Route;
+use rocket::response::{Flash, Redirect};
+use rocket::{Responder, Route};
+use rocket_dyn_templates::Template;
 use serde::Serialize;
 
 use crate::auth::csrf;
@@ -28,6 +31,17 @@ pub fn routes() -> Vec<Route> {
     routes.extend(account::routes());
     routes.extend(assets::routes());
     routes
+}
+
+/// What a handler answers when it may either finish or show a page: a redirect (with a
+/// flash message or without) or a page with its status, such as a form shown again with
+/// its problems. Failures are the `Err` of the `Result` around it.
+#[allow(clippy::large_enum_variant)]
+#[derive(Responder)]
+pub enum Reply {
+    Redirect(Redirect),
+    Flash(Flash<Redirect>),
+    Page((Status, Template)),
 }
 
 #[derive(Debug, Clone, Serialize)]
