@@ -133,7 +133,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Err(SetPasswordError::Refused(msg)) => return Err(format!("password: {msg}")),
                 Err(SetPasswordError::Internal(e)) => return Err(e.to_string()),
             }
-            let ended = db::sessions::delete_others(&db, user.id, -1)
+            let ended = db::sessions::delete_all_for_user(&db, user.id)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("password changed for {email}; {ended} session(s) ended");

@@ -8,6 +8,7 @@ use super::session;
 use crate::config::Config;
 use crate::db::users::User;
 use crate::db::Db;
+use crate::domain::{ProviderId, SessionId, UserId};
 
 /// The logged-in user. Forwards (401) when nobody is logged in, so protected routes
 /// fall through to the catcher that redirects to /login; errors with 503 only when the
@@ -15,15 +16,15 @@ use crate::db::Db;
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub user: User,
-    pub session_id: i64,
-    /// The provider that made this session ("local", "oidc").
-    pub provider: String,
+    pub session_id: SessionId,
+    /// The provider that made this session.
+    pub provider: ProviderId,
 }
 
 impl CurrentUser {
     /// Whether this user may edit or delete a post written by `author_id`.
-    pub fn may_manage(&self, author_id: i64) -> bool {
-        self.user.id == author_id || self.user.is_admin()
+    pub fn may_manage(&self, author_id: UserId) -> bool {
+        self.user.id == author_id || self.user.is_admin
     }
 }
 
@@ -35,7 +36,7 @@ async fn lookup(req: &Request<'_>) -> Result<Option<CurrentUser>, ()> {
             let config = req.rocket().state::<Config>().ok_or(())?;
             match session::current(db, req.cookies(), &config.auth).await {
                 Ok(found) => Ok(found.map(|s| CurrentUser {
-                    user: s.user(),
+                    user: s.user,
                     session_id: s.session_id,
                     provider: s.provider,
                 })),

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use crate::db::users::User;
 use crate::db::Pool;
+use crate::domain::ProviderId;
 use crate::error::Error;
 
 pub use client::Client;
@@ -25,8 +26,8 @@ pub use local::LocalProvider;
 #[derive(Debug, Clone)]
 pub struct Identity {
     pub user: User,
-    /// The provider's id, kept with the session.
-    pub provider: &'static str,
+    /// The provider that vouched, kept with the session.
+    pub provider: ProviderId,
 }
 
 /// How the login page offers a provider.
@@ -68,8 +69,8 @@ impl From<sqlx::Error> for LoginError {
 
 #[rocket::async_trait]
 pub trait IdentityProvider: Send + Sync + 'static {
-    /// Stable id stored with each session ("local", "oidc").
-    fn id(&self) -> &'static str;
+    /// Which provider this is; stored with each session.
+    fn id(&self) -> ProviderId;
 
     /// How /login offers this provider.
     fn login_entry(&self) -> LoginEntry;
@@ -118,7 +119,7 @@ impl Providers {
         &self.all
     }
 
-    pub fn by_id(&self, id: &str) -> Option<&Arc<dyn IdentityProvider>> {
+    pub fn by_id(&self, id: ProviderId) -> Option<&Arc<dyn IdentityProvider>> {
         self.all.iter().find(|p| p.id() == id)
     }
 

@@ -27,6 +27,7 @@ use super::{Identity, IdentityProvider, LoginEntry};
 use crate::config::OidcConfig;
 use crate::db::users::{self, OidcIdentity};
 use crate::db::{now, sessions, used_once, Pool};
+use crate::domain::ProviderId;
 use crate::error::chain as error_chain;
 use crate::token;
 
@@ -468,7 +469,7 @@ impl OidcProvider {
         Ok(OidcLogin {
             identity: Identity {
                 user,
-                provider: "oidc",
+                provider: ProviderId::Oidc,
             },
             id_token: raw_id_token,
             sid,
@@ -865,8 +866,8 @@ fn jwt_payload(token: &str) -> Option<Value> {
 
 #[rocket::async_trait]
 impl IdentityProvider for OidcProvider {
-    fn id(&self) -> &'static str {
-        "oidc"
+    fn id(&self) -> ProviderId {
+        ProviderId::Oidc
     }
 
     fn login_entry(&self) -> LoginEntry {

@@ -3,30 +3,30 @@
 //! browser before login never becomes authenticated.
 
 use rocket::http::{Cookie, CookieJar, SameSite};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use super::csrf;
 use crate::config::AuthConfig;
 use crate::db::sessions::{self, NewSession, SessionUser};
-use crate::db::{now, Pool};
+use crate::db::{current_time, Pool};
+use crate::domain::{ProviderId, SessionId, UserId};
 use crate::error::Result;
 use crate::token;
 
 pub const COOKIE: &str = "quire_session";
 /// How often `last_seen_at` is written: a session read many times a minute costs one write.
-const TOUCH_EVERY: i64 = 60;
+const TOUCH_EVERY: Duration = Duration::seconds(60);
 
-#[derive(Default)]
 pub struct Start<'a> {
-    pub user_id: i64,
-    pub provider: &'a str,
+    pub user_id: UserId,
+    pub provider: ProviderId,
     pub remember: bool,
     pub user_agent: &'a str,
     /// Served over HTTPS, directly or behind a trusted proxy: the cookie gets Secure.
     pub secure: bool,
     /// For a login through OIDC: the raw ID token (for logout) and the OP's session id.
-    pub id_token: &'a str,
-    pub oidc_sid: &'a str,
+    pub id_token: Option<&'a str>,
+    pub oidc_sid: Option<&'a str>,
 }
 
 /// Starts a session and sets its cookie: persistent for `remember_days` with remember-me,
@@ -38,14 +38,14 @@ pub async fn start(
     cookies: &CookieJar<'_>,
     cfg: &AuthConfig,
     s: Start<'_>,
-) -> Result<i64> {
+) -> Result<SessionId> {
     end(db, cookies).await?;
     let secret = token::generate();
-    let now = now();
+    let now = current_time();
     let lifetime = if s.remember {
-        cfg.remember_days * 86_400
+        Duration::days(cfg.remember_days)
     } else {
-        cfg.session_max_hours * 3_600
+        Duration::hours(cfg.session_max_hours)
     };
     let user_agent: String = s.user_agent.chars().take(512).collect();
     let id = sessions::insert(
@@ -64,9 +64,7 @@ pub async fn start(
     )
     .await?;
     // No expiry makes a browser-session cookie (Rocket would otherwise default to a week).
-    let expires = s
-        .remember
-        .then(|| OffsetDateTime::now_utc() + time::Duration::seconds(lifetime));
+    let expires = s.remember.then(|| OffsetDateTime::now_utc() + lifetime);
     let cookie = Cookie::build((COOKIE, secret))
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -87,14 +85,14 @@ pub async fn current(
     let Some(cookie) = cookies.get_private(COOKIE) else {
         return Ok(None);
     };
-    let now = now();
+    let now = current_time();
     let Some(found) = sessions::by_token_hash(db, &token::hash(cookie.value()), now).await? else {
         return Ok(None);
     };
-    let idle = if found.remember != 0 {
-        cfg.remember_idle_days * 86_400
+    let idle = if found.remember {
+        Duration::days(cfg.remember_idle_days)
     } else {
-        cfg.session_idle_minutes * 60
+        Duration::minutes(cfg.session_idle_minutes)
     };
     if now - found.last_seen_at > idle {
         sessions::delete(db, found.session_id).await?;

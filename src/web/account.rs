@@ -11,7 +11,8 @@ use crate::auth::csrf::{CsrfForm, Submit};
 use crate::auth::local::{FieldErrors, SetPasswordError};
 use crate::auth::{session, CurrentUser, Providers};
 use crate::db::sessions::{self, SessionInfo};
-use crate::db::{now, Db};
+use crate::db::{current_time, Db};
+use crate::domain::{AccountKind, SessionId};
 use crate::error::{Error, Result};
 
 pub fn routes() -> Vec<Route> {
@@ -20,7 +21,7 @@ pub fn routes() -> Vec<Route> {
 
 #[derive(Serialize)]
 struct SessionView {
-    id: i64,
+    id: SessionId,
     browser: String,
     started: String,
     last_seen: String,
@@ -61,7 +62,7 @@ async fn account_page(
     providers: &Providers,
     errors: FieldErrors,
 ) -> Result<Template> {
-    let rows = sessions::list_for_user(&db.0, user.user.id, now()).await?;
+    let rows = sessions::list_for_user(&db.0, user.user.id, current_time()).await?;
     let sessions = rows
         .into_iter()
         .map(|s: SessionInfo| SessionView {
@@ -69,11 +70,13 @@ async fn account_page(
             browser: describe_browser(&s.user_agent),
             started: human_time(s.created_at),
             last_seen: human_time(s.last_seen_at),
-            remember: s.remember != 0,
+            remember: s.remember,
             current: s.id == user.session_id,
         })
         .collect();
-    let local = providers.local().filter(|_| user.user.kind == "local");
+    let local = providers
+        .local()
+        .filter(|_| user.user.kind == AccountKind::Local);
     Ok(Template::render(
         "account.html",
         AccountPage {
@@ -102,7 +105,7 @@ async fn end_session(
     db: &Db,
     cookies: &CookieJar<'_>,
     user: CurrentUser,
-    id: i64,
+    id: SessionId,
     _form: CsrfForm<Submit>,
 ) -> Result<Flash<Redirect>> {
     if id == user.session_id {
@@ -152,7 +155,10 @@ async fn change_password(
     form: CsrfForm<PasswordForm>,
 ) -> Result<Reply> {
     let form = form.0;
-    let Some(local) = providers.local().filter(|_| user.user.kind == "local") else {
+    let Some(local) = providers
+        .local()
+        .filter(|_| user.user.kind == AccountKind::Local)
+    else {
         return Err(Error::NotFound);
     };
     let mut errors = FieldErrors::new();

@@ -12,7 +12,7 @@ use crate::auth::csrf::{CsrfForm, Submit};
 use crate::auth::local::FieldErrors;
 use crate::auth::CurrentUser;
 use crate::db::posts::{self, NewPost, Post, PostUpdate};
-use crate::db::{now, Db};
+use crate::db::{current_time, Db};
 use crate::error::{Error, Result};
 use crate::render::{markdown_to_html, slug_for};
 
@@ -138,7 +138,7 @@ async fn create_post(
         body_md: body,
         body_html: &html,
         published: form.publish,
-        now: now(),
+        now: current_time(),
     };
     let slug = posts::insert(&db.0, &new, &slug_for(&title)).await?;
     let msg = if form.publish {
@@ -179,7 +179,7 @@ async fn edit_form(db: &Db, frame: Frame, user: CurrentUser, slug: &str) -> Resu
     let values = PostValues {
         title: post.title,
         body: post.body_md,
-        publish: post.published != 0,
+        publish: post.published,
     };
     Ok(Template::render(
         "edit.html",
@@ -221,7 +221,7 @@ async fn update_post(
         body_md: body,
         body_html: &html,
         published: form.publish,
-        now: now(),
+        now: current_time(),
     };
     posts::update(&db.0, post.id, &update).await?;
     Ok(Reply::Flash(Flash::success(

@@ -16,7 +16,8 @@ use crate::auth::{
     Client, CurrentUser, LoginEntry, LoginError, PasswordAttempt, Providers, UserAgent,
 };
 use crate::config::Config;
-use crate::db::{now, sessions, Db};
+use crate::db::{current_time, sessions, Db};
+use crate::domain::{ProviderId, SessionId, UserId};
 use crate::error::{Error, Result};
 
 /// What logging someone in takes, gathered by one guard so that the login and signup
@@ -59,14 +60,20 @@ impl<'r> FromRequest<'r> for LoginContext<'r> {
 
 impl LoginContext<'_> {
     /// Starts a session for `user_id` in this browser (see `session::start`).
-    async fn log_in(&self, user_id: i64, provider: &str, remember: bool) -> Result<i64> {
+    async fn log_in(
+        &self,
+        user_id: UserId,
+        provider: ProviderId,
+        remember: bool,
+    ) -> Result<SessionId> {
         let start = Start {
             user_id,
             provider,
             remember,
             user_agent: &self.agent.0,
             secure: self.client.https,
-            ..Default::default()
+            id_token: None,
+            oidc_sid: None,
         };
         session::start(&self.db.0, self.cookies, &self.config.auth, start).await
     }
@@ -232,7 +239,7 @@ async fn login(ctx: LoginContext<'_>, form: CsrfForm<LoginForm>) -> Result<Reply
     };
     ctx.log_in(identity.user.id, identity.provider, form.remember)
         .await?;
-    sessions::delete_expired(&ctx.db.0, now()).await?;
+    sessions::delete_expired(&ctx.db.0, current_time()).await?;
     let greeting = format!("Welcome back, {}.", identity.user.name);
     Ok(Reply::Flash(Flash::success(
         Redirect::to(after_login(&form.next)),
@@ -334,7 +341,7 @@ async fn signup(ctx: LoginContext<'_>, form: CsrfForm<SignupForm>) -> Result<Rep
         }
         Err(SignupError::Internal(e)) => return Err(e),
     };
-    ctx.log_in(user.id, "local", false).await?;
+    ctx.log_in(user.id, ProviderId::Local, false).await?;
     let welcome = format!(
         "Welcome to {}, {}. Write your first post below.",
         config.site.title, user.name
@@ -355,14 +362,15 @@ async fn logout(
     user: Option<CurrentUser>,
     _form: CsrfForm<Submit>,
 ) -> Result<Flash<Redirect>> {
-    // Only a session made through the IdP is ended there too, and it needs the ID token.
+    // The provider may end its own session too (an IdP's logout page); only sessions
+    // made through an IdP carry the ID token that asks it to.
     let id_token = match &user {
-        Some(u) if u.provider != "local" => Some(sessions::id_token(&db.0, u.session_id).await?),
-        _ => None,
+        Some(u) => sessions::id_token(&db.0, u.session_id).await?,
+        None => None,
     };
     session::end(&db.0, cookies).await?;
     let mut to = None;
-    if let Some(provider) = user.as_ref().and_then(|u| providers.by_id(&u.provider)) {
+    if let Some(provider) = user.as_ref().and_then(|u| providers.by_id(u.provider)) {
         to = provider.after_logout(id_token.as_deref()).await;
     }
     Ok(Flash::success(

@@ -16,6 +16,7 @@ use rocket::response::{Flash, Redirect};
 use rocket::{Responder, Route};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
+use time::OffsetDateTime;
 
 use crate::auth::csrf;
 use crate::auth::guards::CurrentUser;
@@ -104,7 +105,7 @@ impl Frame {
             user: user.map(|u| UserView {
                 name: u.user.name,
                 email: u.user.email,
-                is_admin: u.user.is_admin != 0,
+                is_admin: u.user.is_admin,
             }),
             flash,
             signup_open,
@@ -133,34 +134,23 @@ pub fn local_path(next: &str) -> Option<&str> {
     ok.then_some(next)
 }
 
-/// "23 Nov 2026" for a unix timestamp.
-pub fn human_date(ts: i64) -> String {
+/// "23 Nov 2026".
+pub fn human_date(t: OffsetDateTime) -> String {
     let format = time::macros::format_description!("[day padding:none] [month repr:short] [year]");
-    time::OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_default()
+    t.format(&format).unwrap_or_default()
 }
 
-/// "23 Nov 2026, 14:05 UTC" for a unix timestamp.
-pub fn human_time(ts: i64) -> String {
+/// "23 Nov 2026, 14:05 UTC".
+pub fn human_time(t: OffsetDateTime) -> String {
     let format = time::macros::format_description!(
         "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
     );
-    time::OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_default()
+    t.format(&format).unwrap_or_default()
 }
 
 /// RFC 3339, for `<time datetime>` and the feed.
-pub fn iso_time(ts: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+pub fn iso_time(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
 

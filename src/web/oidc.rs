@@ -185,12 +185,12 @@ async fn callback(
         &config.auth,
         Start {
             user_id: login.identity.user.id,
-            provider: "oidc",
+            provider: login.identity.provider,
+            remember: false,
             user_agent: &agent.0,
             secure: client.https,
-            id_token: &login.id_token,
-            oidc_sid: &login.sid,
-            ..Default::default()
+            id_token: Some(&login.id_token),
+            oidc_sid: Some(&login.sid),
         },
     )
     .await?;
