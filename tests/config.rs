@@ -26,9 +26,9 @@ fn secret_key(figment: &Figment) -> String {
 async fn a_missing_secret_key_is_generated_once_beside_the_database() {
     let dir = temp_dir();
     let key_file = dir.path().join("quire.secret_key");
-    let first = quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
-        dir.path(),
-    )))
+    let first = quire::secret_key::with_secret_key(keyless_figment(
+        &database::TestDatabase::sqlite(dir.path()),
+    ))
     .unwrap();
     assert!(key_file.exists());
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
@@ -36,9 +36,9 @@ async fn a_missing_secret_key_is_generated_once_beside_the_database() {
     let key = secret_key(&first);
     assert_eq!(std::fs::read_to_string(&key_file).unwrap().trim(), key);
 
-    let second = quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
-        dir.path(),
-    )))
+    let second = quire::secret_key::with_secret_key(keyless_figment(
+        &database::TestDatabase::sqlite(dir.path()),
+    ))
     .unwrap();
     assert_eq!(secret_key(&second), key);
 }
@@ -47,7 +47,7 @@ async fn a_missing_secret_key_is_generated_once_beside_the_database() {
 async fn logins_survive_a_restart_with_a_generated_key() {
     let dir = temp_dir();
     let first = Browser::launch(
-        quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
+        quire::secret_key::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
             dir.path(),
         )))
         .unwrap(),
@@ -66,7 +66,7 @@ async fn logins_survive_a_restart_with_a_generated_key() {
         .to_string();
 
     let restarted = Browser::launch(
-        quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
+        quire::secret_key::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
             dir.path(),
         )))
         .unwrap(),
@@ -100,7 +100,7 @@ async fn a_configured_secret_key_wins_and_no_file_is_written() {
     let dir = temp_dir();
     let figment = keyless_figment(&database::TestDatabase::sqlite(dir.path()))
         .merge(("secret_key", SECRET_KEY));
-    let figment = quire::config::with_secret_key(figment).unwrap();
+    let figment = quire::secret_key::with_secret_key(figment).unwrap();
     assert_eq!(secret_key(&figment), SECRET_KEY);
     assert!(!dir.path().join("quire.secret_key").exists());
 }
@@ -110,7 +110,7 @@ async fn a_garbled_key_file_is_an_error_naming_the_file() {
     let dir = temp_dir();
     let key_file = dir.path().join("quire.secret_key");
     std::fs::write(&key_file, "this is not a key\n").unwrap();
-    let err = quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
+    let err = quire::secret_key::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(
         dir.path(),
     )))
     .expect_err("garbled key accepted");

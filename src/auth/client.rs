@@ -26,7 +26,7 @@ impl Client {
         let proxies = req
             .rocket()
             .state::<Config>()
-            .map_or(&[][..], |c| &c.proxies[..]);
+            .map_or(&[][..], |c| &c.trusted_proxies[..]);
         let trusted = |ip: &IpAddr| proxies.iter().any(|net| net.contains(&canonical(*ip)));
         if !trusted(&peer) {
             return Client {

@@ -35,8 +35,9 @@ pub struct Identity {
 pub enum LoginEntry {
     /// The email-and-password form posting to /login.
     PasswordForm,
-    /// A button that sends the browser to `href`, which starts a redirect-based login.
-    Redirect { label: String, href: String },
+    /// A button labelled "Log in with <label>" that sends the browser to the web layer's
+    /// route for this provider, which starts a redirect-based login.
+    Redirect { label: String },
 }
 
 /// What the login form submitted.

@@ -873,7 +873,6 @@ impl IdentityProvider for OidcProvider {
     fn login_entry(&self) -> LoginEntry {
         LoginEntry::Redirect {
             label: self.cfg.display_name.clone(),
-            href: "/login/oidc".into(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod posts;
 pub mod sessions;
+pub mod sqlite;
 pub mod throttle;
 pub mod used_once;
 pub mod users;

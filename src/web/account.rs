@@ -2,7 +2,7 @@
 
 use rocket::http::{CookieJar, Status};
 use rocket::response::{Flash, Redirect};
-use rocket::{get, post, routes, FromForm, Route, State};
+use rocket::{get, post, routes, uri, FromForm, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
@@ -110,13 +110,16 @@ async fn end_session(
 ) -> Result<Flash<Redirect>> {
     if id == user.session_id {
         session::end(&db.0, cookies).await?;
-        return Ok(Flash::success(Redirect::to("/"), "You are logged out."));
+        return Ok(Flash::success(
+            Redirect::to(uri!(super::public::index(_))),
+            "You are logged out.",
+        ));
     }
     if !sessions::delete_for_user(&db.0, user.user.id, id).await? {
         return Err(Error::NotFound);
     }
     Ok(Flash::success(
-        Redirect::to("/account"),
+        Redirect::to(uri!(account)),
         "That session has ended.",
     ))
 }
@@ -133,7 +136,7 @@ async fn end_other_sessions(
         1 => "Ended 1 other session.".to_string(),
         n => format!("Ended {n} other sessions."),
     };
-    Ok(Flash::success(Redirect::to("/account"), msg))
+    Ok(Flash::success(Redirect::to(uri!(account)), msg))
 }
 
 #[derive(FromForm)]
@@ -188,7 +191,7 @@ async fn change_password(
     }
     sessions::delete_others(&db.0, user.user.id, user.session_id).await?;
     Ok(Reply::Flash(Flash::success(
-        Redirect::to("/account"),
+        Redirect::to(uri!(account)),
         "Password changed. Every other session has been logged out.",
     )))
 }

@@ -2,7 +2,7 @@
 
 use rocket::http::Status;
 use rocket::response::{Flash, Redirect};
-use rocket::{get, post, routes, FromForm, Route};
+use rocket::{get, post, routes, uri, FromForm, Route};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
@@ -147,7 +147,7 @@ async fn create_post(
         "Saved as a draft; only you can see it."
     };
     Ok(Reply::Flash(Flash::success(
-        Redirect::to(format!("/posts/{slug}")),
+        Redirect::to(uri!(super::public::show_post(slug.as_str()))),
         msg,
     )))
 }
@@ -225,7 +225,7 @@ async fn update_post(
     };
     posts::update(&db.0, post.id, &update).await?;
     Ok(Reply::Flash(Flash::success(
-        Redirect::to(format!("/posts/{}", post.slug)),
+        Redirect::to(uri!(super::public::show_post(post.slug.as_str()))),
         "Saved.",
     )))
 }
@@ -240,7 +240,7 @@ async fn delete_post(
     let post = managed_post(db, &user, slug).await?;
     posts::delete(&db.0, post.id).await?;
     Ok(Flash::success(
-        Redirect::to("/dashboard"),
+        Redirect::to(uri!(dashboard)),
         format!("Deleted “{}”.", post.title),
     ))
 }

@@ -4,11 +4,11 @@ use rocket::http::{CookieJar, Status};
 use rocket::outcome::try_outcome;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{Flash, Redirect};
-use rocket::{get, post, routes, FromForm, Route, State};
+use rocket::{get, post, routes, uri, FromForm, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
-use super::{local_path, Frame, Reply};
+use super::{after_login, local_path, Frame, Reply};
 use crate::auth::csrf::{CsrfForm, CsrfToken, Submit};
 use crate::auth::local::{FieldErrors, NewAccount, SignupError};
 use crate::auth::session::{self, Start};
@@ -116,13 +116,10 @@ fn login_page(
     for p in providers.all() {
         match p.login_entry() {
             LoginEntry::PasswordForm => password_form = true,
-            LoginEntry::Redirect { label, href } => {
-                let href = if values.next.is_empty() {
-                    href
-                } else {
-                    format!("{href}?next={}", urlencode(&values.next))
-                };
-                redirects.push(RedirectEntry { label, href })
+            LoginEntry::Redirect { label } => {
+                if let Some(href) = redirect_start(p.id(), &values.next) {
+                    redirects.push(RedirectEntry { label, href })
+                }
             }
         }
     }
@@ -138,16 +135,15 @@ fn login_page(
     )
 }
 
-fn urlencode(s: &str) -> String {
-    rocket::http::RawStr::new(s).percent_encode().to_string()
-}
-
-/// Where to go after logging in: `next` if it is a path on this site, else the dashboard.
-pub fn after_login(next: &str) -> String {
-    local_path(next)
-        .filter(|p| *p != "/login")
-        .unwrap_or("/dashboard")
-        .to_string()
+/// The route that starts a login with a redirect-based provider, carrying `next` when it
+/// is a path on this site. The web layer owns the paths: a provider only says it logs
+/// people in by redirect.
+fn redirect_start(provider: ProviderId, next: &str) -> Option<String> {
+    let next = local_path(next).map(str::to_string);
+    match provider {
+        ProviderId::Oidc => Some(uri!(super::oidc::start_login(next)).to_string()),
+        ProviderId::Local => None,
+    }
 }
 
 #[get("/login?<next>")]
@@ -164,12 +160,10 @@ fn login_form(
     }
     // With one redirect-based provider and no password form, go straight to it.
     if let [only] = providers.all() {
-        if let LoginEntry::Redirect { href, .. } = only.login_entry() {
-            let to = match local_path(&next) {
-                Some(n) => format!("{href}?next={}", urlencode(n)),
-                None => href,
-            };
-            return Reply::Redirect(Redirect::to(to));
+        if let LoginEntry::Redirect { .. } = only.login_entry() {
+            if let Some(to) = redirect_start(only.id(), &next) {
+                return Reply::Redirect(Redirect::to(to));
+            }
         }
     }
     let values = LoginValues {
@@ -347,7 +341,7 @@ async fn signup(ctx: LoginContext<'_>, form: CsrfForm<SignupForm>) -> Result<Rep
         config.site.title, user.name
     );
     Ok(Reply::Flash(Flash::success(
-        Redirect::to("/dashboard"),
+        Redirect::to(uri!(super::dashboard::dashboard)),
         welcome,
     )))
 }
@@ -374,7 +368,7 @@ async fn logout(
         to = provider.after_logout(id_token.as_deref()).await;
     }
     Ok(Flash::success(
-        Redirect::to(to.unwrap_or_else(|| "/".into())),
+        Redirect::to(to.unwrap_or_else(|| uri!(super::public::index(_)).to_string())),
         "You are logged out.",
     ))
 }

@@ -13,7 +13,7 @@ pub mod public;
 use rocket::http::Status;
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
 use rocket::response::{Flash, Redirect};
-use rocket::{Responder, Route};
+use rocket::{uri, Responder, Route};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -122,6 +122,15 @@ impl<'r> FromRequest<'r> for Frame {
     }
 }
 
+/// Where to go after logging in: `next` if it is a path on this site (other than the
+/// login page), else the dashboard.
+pub fn after_login(next: &str) -> String {
+    match local_path(next) {
+        Some(path) if uri!(login::login_form(_)) != path => path.to_string(),
+        _ => uri!(dashboard::dashboard).to_string(),
+    }
+}
+
 /// `next` when it is a path on this site, else None. Refuses `//host`, backslashes
 /// (browsers read `/\host` as `//host`), control characters and anything not an origin URI.
 pub fn local_path(next: &str) -> Option<&str> {
@@ -156,7 +165,15 @@ pub fn iso_time(t: OffsetDateTime) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::local_path;
+    use super::{after_login, local_path};
+
+    #[test]
+    fn after_login_goes_to_next_unless_it_is_the_login_page_or_off_site() {
+        assert_eq!(after_login("/posts/a?x=1"), "/posts/a?x=1");
+        assert_eq!(after_login("/login"), "/dashboard");
+        assert_eq!(after_login("https://evil.example/"), "/dashboard");
+        assert_eq!(after_login(""), "/dashboard");
+    }
 
     #[test]
     fn only_local_paths_are_kept() {

@@ -8,8 +8,7 @@ use rocket::{get, post, routes, FromForm, Responder, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
-use super::login::after_login;
-use super::{local_path, Frame};
+use super::{after_login, local_path, Frame};
 use crate::auth::oidc::{Callback, OidcError, OidcProvider, Pending, LOGIN_TTL};
 use crate::auth::session::{self, Start};
 use crate::auth::{Client, Providers, UserAgent};

@@ -138,7 +138,8 @@ impl<'r> FromRequest<'r> for BaseUrl {
         let configured = req
             .rocket()
             .state::<Config>()
-            .and_then(|c| c.site.url.clone());
+            .and_then(|c| c.site.url.as_ref())
+            .map(|u| u.as_str().to_string());
         let base = configured.unwrap_or_else(|| {
             let scheme = if crate::auth::Client::of(req).https {
                 "https"
