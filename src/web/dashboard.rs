@@ -85,6 +85,8 @@ struct DashboardPage {
     posts: Vec<ListItem>,
     values: PostValues,
     errors: FieldErrors,
+    /// The title field's `maxlength`, the limit `PostForm::check` enforces.
+    title_max: usize,
 }
 
 async fn dashboard_page(
@@ -103,6 +105,7 @@ async fn dashboard_page(
             posts,
             values,
             errors,
+            title_max: TITLE_MAX,
         },
     ))
 }
@@ -171,6 +174,8 @@ struct EditPage {
     slug: String,
     values: PostValues,
     errors: FieldErrors,
+    /// As on the dashboard's form.
+    title_max: usize,
 }
 
 #[get("/posts/<slug>/edit")]
@@ -188,6 +193,7 @@ async fn edit_form(db: &Db, frame: Frame, user: CurrentUser, slug: &str) -> Resu
             slug: post.slug,
             values,
             errors: FieldErrors::new(),
+            title_max: TITLE_MAX,
         },
     ))
 }
@@ -210,6 +216,7 @@ async fn update_post(
                 slug: post.slug,
                 values: form.values(),
                 errors,
+                title_max: TITLE_MAX,
             };
             let page = Template::render("edit.html", page);
             return Ok(Reply::Page((Status::UnprocessableEntity, page)));
@@ -243,4 +250,50 @@ async fn delete_post(
         Redirect::to(uri!(dashboard)),
         format!("Deleted “{}”.", post.title),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::testing::{frame, render};
+
+    /// The browser stops typing where `PostForm::check` would refuse the title: both
+    /// forms take the number from their context, which the handlers fill from TITLE_MAX.
+    #[test]
+    fn the_title_field_allows_what_the_check_allows() {
+        let title_max = 42;
+        let dashboard = DashboardPage {
+            frame: frame(),
+            posts: Vec::new(),
+            values: PostValues::default(),
+            errors: FieldErrors::new(),
+            title_max,
+        };
+        let edit = EditPage {
+            frame: frame(),
+            slug: "a-post".into(),
+            values: PostValues::default(),
+            errors: FieldErrors::new(),
+            title_max,
+        };
+        for html in [
+            render("dashboard.html", &dashboard),
+            render("edit.html", &edit),
+        ] {
+            let title = html
+                .lines()
+                .find(|l| l.contains("id=\"title\""))
+                .expect("a title field");
+            assert!(title.contains("maxlength=\"42\""), "{title}");
+        }
+        let at_limit = PostForm {
+            title: "t".repeat(TITLE_MAX),
+            ..Default::default()
+        };
+        let over = PostForm {
+            title: "t".repeat(TITLE_MAX + 1),
+            ..Default::default()
+        };
+        assert!(at_limit.check().is_ok() && over.check().is_err());
+    }
 }

@@ -103,10 +103,13 @@ struct LoginPage {
     redirects: Vec<RedirectEntry>,
     values: LoginValues,
     error: Option<String>,
+    /// How long "remember me" keeps one logged in (`auth.remember_days`).
+    remember_days: i64,
 }
 
 fn login_page(
     frame: Frame,
+    config: &Config,
     providers: &Providers,
     values: LoginValues,
     error: Option<String>,
@@ -131,6 +134,7 @@ fn login_page(
             redirects,
             values,
             error,
+            remember_days: config.auth.remember_days,
         },
     )
 }
@@ -150,6 +154,7 @@ fn redirect_start(provider: ProviderId, next: &str) -> Option<String> {
 fn login_form(
     frame: Frame,
     csrf: CsrfToken,
+    config: &State<Config>,
     providers: &State<Providers>,
     user: Option<CurrentUser>,
     next: Option<String>,
@@ -170,7 +175,7 @@ fn login_form(
         next: local_path(&next).unwrap_or("").to_string(),
         ..Default::default()
     };
-    let page = login_page(frame.with_csrf(csrf), providers, values, None);
+    let page = login_page(frame.with_csrf(csrf), config, providers, values, None);
     Reply::Page((Status::Ok, page))
 }
 
@@ -197,7 +202,13 @@ async fn login(ctx: LoginContext<'_>, form: CsrfForm<LoginForm>) -> Result<Reply
         next: local_path(&form.next).unwrap_or("").to_string(),
     };
     let refuse = |status: Status, msg: String, values: LoginValues| {
-        let page = login_page(ctx.frame.clone(), ctx.providers, values, Some(msg));
+        let page = login_page(
+            ctx.frame.clone(),
+            ctx.config,
+            ctx.providers,
+            values,
+            Some(msg),
+        );
         Ok(Reply::Page((status, page)))
     };
     if values.email.is_empty() || form.password.is_empty() {
@@ -371,4 +382,29 @@ async fn logout(
         Redirect::to(to.unwrap_or_else(|| uri!(super::public::index(_)).to_string())),
         "You are logged out.",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::testing::{frame, render};
+
+    #[test]
+    fn the_login_page_states_the_configured_remember_me_lifetime() {
+        for (days, label) in [
+            (7, ">Remember me for 7 days<"),
+            (1, ">Remember me for 1 day<"),
+        ] {
+            let page = LoginPage {
+                frame: frame(),
+                password_form: true,
+                redirects: Vec::new(),
+                values: LoginValues::default(),
+                error: None,
+                remember_days: days,
+            };
+            let html = render("login.html", &page);
+            assert!(html.contains(label), "{label} not in {html}");
+        }
+    }
 }

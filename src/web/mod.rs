@@ -163,6 +163,33 @@ pub fn iso_time(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// Rendering the built-in templates without a server, for the tests of page contexts.
+#[cfg(test)]
+pub(crate) mod testing {
+    use rocket_dyn_templates::tera::{Context, Tera};
+    use serde::Serialize;
+
+    use super::Frame;
+
+    /// The frame of an anonymous visitor's page with a form.
+    pub fn frame() -> Frame {
+        Frame {
+            site_title: "quire".into(),
+            user: None,
+            flash: None,
+            csrf_token: Some("token".into()),
+            signup_open: true,
+        }
+    }
+
+    pub fn render(template: &str, page: &impl Serialize) -> String {
+        let mut tera = Tera::default();
+        super::assets::register_templates(&mut tera, None).expect("templates");
+        let context = Context::from_serialize(page).expect("context");
+        tera.render(template, &context).expect("renders")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{after_login, local_path};
