@@ -20,10 +20,11 @@ use crate::db::{current_time, sessions, Db};
 use crate::domain::{ProviderId, SessionId, UserId};
 use crate::error::{Error, Result};
 
-/// What logging someone in takes, gathered by one guard so that the login and signup
-/// handlers take it and their form: the database, the cookie jar, the configuration and
-/// providers, what the request says about the client, and the page frame (with its CSRF
-/// token) for showing the form again.
+/// What logging someone in takes, gathered by one guard so that the handlers that log
+/// people in take it instead of seven guards: the database, the cookie jar, the
+/// configuration and providers, what the request says about the client, and the page
+/// frame for answering with a page. It sets no cookie by itself: a form shown again
+/// adds the CSRF token (`Frame::with_csrf`).
 pub struct LoginContext<'r> {
     pub db: &'r Db,
     pub cookies: &'r CookieJar<'r>,
@@ -45,7 +46,6 @@ impl<'r> FromRequest<'r> for LoginContext<'r> {
         let client = try_outcome!(req.guard::<Client>().await);
         let agent = try_outcome!(req.guard::<UserAgent>().await);
         let frame = try_outcome!(req.guard::<Frame>().await);
-        let csrf = try_outcome!(req.guard::<CsrfToken>().await);
         Outcome::Success(LoginContext {
             db,
             cookies: req.cookies(),
@@ -53,14 +53,14 @@ impl<'r> FromRequest<'r> for LoginContext<'r> {
             config: config.inner(),
             client,
             agent,
-            frame: frame.with_csrf(csrf),
+            frame,
         })
     }
 }
 
 impl LoginContext<'_> {
     /// Starts a session for `user_id` in this browser (see `session::start`).
-    async fn log_in(
+    pub async fn log_in(
         &self,
         user_id: UserId,
         provider: ProviderId,
@@ -191,8 +191,9 @@ struct LoginForm {
 }
 
 #[post("/login", data = "<form>")]
-async fn login(ctx: LoginContext<'_>, form: CsrfForm<LoginForm>) -> Result<Reply> {
+async fn login(ctx: LoginContext<'_>, csrf: CsrfToken, form: CsrfForm<LoginForm>) -> Result<Reply> {
     let form = form.0;
+    let frame = ctx.frame.clone().with_csrf(csrf);
     let Some(provider) = ctx.providers.password_provider() else {
         return Err(Error::NotFound);
     };
@@ -202,13 +203,7 @@ async fn login(ctx: LoginContext<'_>, form: CsrfForm<LoginForm>) -> Result<Reply
         next: local_path(&form.next).unwrap_or("").to_string(),
     };
     let refuse = |status: Status, msg: String, values: LoginValues| {
-        let page = login_page(
-            ctx.frame.clone(),
-            ctx.config,
-            ctx.providers,
-            values,
-            Some(msg),
-        );
+        let page = login_page(frame.clone(), ctx.config, ctx.providers, values, Some(msg));
         Ok(Reply::Page((status, page)))
     };
     if values.email.is_empty() || form.password.is_empty() {
@@ -323,8 +318,13 @@ struct SignupForm {
 }
 
 #[post("/signup", data = "<form>")]
-async fn signup(ctx: LoginContext<'_>, form: CsrfForm<SignupForm>) -> Result<Reply> {
+async fn signup(
+    ctx: LoginContext<'_>,
+    csrf: CsrfToken,
+    form: CsrfForm<SignupForm>,
+) -> Result<Reply> {
     let form = form.0;
+    let frame = ctx.frame.clone().with_csrf(csrf);
     let (config, providers) = (ctx.config, ctx.providers);
     let values = SignupValues {
         email: form.email.trim().to_string(),
@@ -333,7 +333,7 @@ async fn signup(ctx: LoginContext<'_>, form: CsrfForm<SignupForm>) -> Result<Rep
     let local = match providers.local() {
         Some(local) if config.auth.signup => local,
         _ => {
-            let page = signup_page(ctx.frame, config, providers, values, FieldErrors::new());
+            let page = signup_page(frame, config, providers, values, FieldErrors::new());
             return Ok(Reply::Page((Status::Forbidden, page)));
         }
     };
@@ -341,7 +341,7 @@ async fn signup(ctx: LoginContext<'_>, form: CsrfForm<SignupForm>) -> Result<Rep
     let user = match local.create_account(&ctx.db.0, &account, false).await {
         Ok(user) => user,
         Err(SignupError::Invalid(errors)) => {
-            let page = signup_page(ctx.frame, config, providers, values, errors);
+            let page = signup_page(frame, config, providers, values, errors);
             return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
         Err(SignupError::Internal(e)) => return Err(e),
