@@ -1,12 +1,17 @@
 //! Typed configuration read from Rocket's figment (`Rocket.toml`, `ROCKET_CONFIG`,
 //! `ROCKET_*` variables), held as managed state so tests can build an app with any config.
+//! Everything is parsed into its type here, once, at launch: provider names, URLs and
+//! proxy networks reach the rest of quire already checked.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::net::IpAddr;
 
+use ipnet::IpNet;
 use rocket::figment::providers::{Env, Format, Serialized, Toml};
 use rocket::figment::{Figment, Profile};
 use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::domain::ProviderId;
 
 /// Minimum password length NIST SP 800-63B rev. 4 allows when a password is not the
 /// only factor; lower settings are refused at launch.
@@ -19,12 +24,11 @@ pub const PASSWORD_MAX: usize = 1024;
 pub struct Config {
     pub auth: AuthConfig,
     pub site: SiteConfig,
-    /// Addresses or networks ("10.0.0.0/8") of reverse proxies whose `X-Forwarded-For`
-    /// and `X-Forwarded-Proto` headers are believed. From anyone else those headers are
+    /// Reverse proxies ("10.0.0.0/8", or one address) whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` headers are believed. From anyone else those headers are
     /// ignored, so nobody can dodge throttling by sending them.
-    pub trusted_proxies: Vec<String>,
-    #[serde(skip)]
-    pub proxies: Vec<ipnet::IpNet>,
+    #[serde(with = "networks")]
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -34,14 +38,15 @@ pub struct SiteConfig {
     pub title: String,
     /// The public base URL (e.g. "https://blog.example.com"), used for the feed's
     /// absolute links; when unset, taken from the request's Host header.
-    pub url: Option<String>,
+    #[serde(with = "optional_url")]
+    pub url: Option<Url>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct AuthConfig {
-    /// Any of "local" and "oidc".
-    pub providers: Vec<String>,
+    /// The ways of logging in, as "local" and "oidc".
+    pub providers: Vec<ProviderId>,
     /// Whether anyone may create a local account at /signup.
     pub signup: bool,
     pub password_min_length: usize,
@@ -58,6 +63,19 @@ pub struct AuthConfig {
     pub remember_days: i64,
     /// The OpenID provider, required when `providers` names "oidc".
     pub oidc: Option<OidcConfig>,
+}
+
+impl AuthConfig {
+    /// Whether `auth.providers` names this provider.
+    pub fn uses(&self, provider: ProviderId) -> bool {
+        self.providers.contains(&provider)
+    }
+
+    /// The OpenID provider's settings when `auth.providers` names "oidc"; None otherwise,
+    /// even when an `[auth.oidc]` table is present.
+    pub fn active_oidc(&self) -> Option<&OidcConfig> {
+        self.oidc.as_ref().filter(|_| self.uses(ProviderId::Oidc))
+    }
 }
 
 /// `[auth.oidc]`: one OpenID Connect provider (Okta, PlusAuth, Keycloak, ...).
@@ -223,7 +241,7 @@ impl Default for Argon2Config {
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
-            providers: vec!["local".into()],
+            providers: vec![ProviderId::Local],
             signup: true,
             password_min_length: 15,
             argon2: Argon2Config::default(),
@@ -240,19 +258,10 @@ impl Default for AuthConfig {
 impl Config {
     /// Reads and checks the configuration; the error names the offending key.
     pub fn from_figment(figment: &Figment) -> Result<Config, String> {
-        let mut config: Config = figment
+        let config: Config = figment
             .extract()
             .map_err(|e| format!("configuration: {e}"))?;
         config.check()?;
-        config.proxies = config
-            .trusted_proxies
-            .iter()
-            .map(|p| {
-                parse_net(p).ok_or_else(|| {
-                    format!("trusted_proxies: {p:?} is not an IP address or network")
-                })
-            })
-            .collect::<Result<_, _>>()?;
         Ok(config)
     }
 
@@ -261,14 +270,7 @@ impl Config {
         if a.providers.is_empty() {
             return Err("auth.providers: name at least one of \"local\", \"oidc\"".into());
         }
-        for p in &a.providers {
-            if p != "local" && p != "oidc" {
-                return Err(format!(
-                    "auth.providers: unknown provider {p:?} (known: \"local\", \"oidc\")"
-                ));
-            }
-        }
-        if a.providers.iter().any(|p| p == "oidc") {
+        if a.uses(ProviderId::Oidc) {
             match &a.oidc {
                 Some(oidc) => oidc.check()?,
                 None => return Err("auth.oidc: required when auth.providers names \"oidc\"".into()),
@@ -307,12 +309,61 @@ impl Config {
     }
 }
 
+/// `trusted_proxies` as written ("10.0.0.0/8", or one address as "10.0.0.1") and as held.
+mod networks {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{parse_net, IpNet};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|p| {
+                parse_net(p).ok_or_else(|| {
+                    D::Error::custom(format!(
+                        "trusted_proxies: {p:?} is not an IP address or network"
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    pub fn serialize<S: Serializer>(nets: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(nets.iter().map(|n| n.to_string()))
+    }
+}
+
+/// `site.url`: unset, empty (the same) or an absolute URL.
+mod optional_url {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Url;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(s) if !s.trim().is_empty() => Url::parse(s.trim())
+                .map(Some)
+                .map_err(|e| D::Error::custom(format!("site.url: not a URL ({e}): {s:?}"))),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn serialize<S: Serializer>(url: &Option<Url>, s: S) -> Result<S::Ok, S::Error> {
+        match url {
+            Some(u) => s.serialize_some(u.as_str()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
 /// "10.0.0.0/8" or a single address ("10.0.0.1" as 10.0.0.1/32).
-fn parse_net(s: &str) -> Option<ipnet::IpNet> {
+fn parse_net(s: &str) -> Option<IpNet> {
     let s = s.trim();
-    s.parse::<ipnet::IpNet>()
+    s.parse::<IpNet>()
         .ok()
-        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+        .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
 /// Rocket's figment with quire's defaults beneath it: `Rocket.toml` (or `ROCKET_CONFIG`),
@@ -340,86 +391,59 @@ pub fn defaults() -> Figment {
         .merge(Serialized::default("limits.form", "2 MiB"))
 }
 
-/// When no `secret_key` is configured, uses the one kept beside the SQLite database,
-/// generating it (mode 0600) on first start, so sessions survive restarts.
-/// A configured key always wins. With PostgreSQL, or an in-memory SQLite database,
-/// there is nowhere to keep one: release then needs `secret_key` configured (instances
-/// behind one load balancer must share it anyway).
-pub fn with_secret_key(figment: Figment) -> Result<Figment, String> {
-    // The base figment always holds Rocket's all-zero placeholder key.
-    let configured = figment
-        .extract_inner::<rocket::config::SecretKey>("secret_key")
-        .is_ok_and(|k| !k.is_zero());
-    if configured {
-        return Ok(figment);
-    }
-    let url: String = figment
-        .extract_inner("databases.quire.url")
-        .unwrap_or_default();
-    let Some(db_path) = sqlite_file(&url) else {
-        return Ok(figment);
-    };
-    let key_path = secret_key_path(&db_path);
-    let key = load_or_create_key(&key_path)
-        .map_err(|e| format!("secret key file {}: {e}", key_path.display()))?;
-    Ok(figment.merge(("secret_key", key)))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The file a `sqlite:` URL names, or None for other backends and in-memory databases.
-pub fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or("");
-    if path.is_empty() || path.starts_with(":memory:") {
-        return None;
+    fn parse(key: &str, value: impl Serialize) -> Result<Config, String> {
+        Config::from_figment(&defaults().merge((key, value)))
     }
-    Some(PathBuf::from(path))
-}
 
-pub fn secret_key_path(db_path: &Path) -> PathBuf {
-    let dir = db_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    dir.join("quire.secret_key")
-}
-
-fn load_or_create_key(path: &Path) -> std::io::Result<String> {
-    use base64::Engine as _;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut bytes = [0u8; 64];
-    rand::Rng::fill(&mut rand::rngs::OsRng, &mut bytes[..]);
-    let fresh = base64::engine::general_purpose::STANDARD.encode(bytes);
-    // create_new: when two processes start at once, one writes and both read its key.
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(mut file) => {
-            file.write_all(fresh.as_bytes())?;
-            file.sync_all()?;
-            Ok(fresh)
+    #[test]
+    fn trusted_proxies_are_read_as_networks() {
+        let config = parse("trusted_proxies", ["10.0.0.1", " 192.168.0.0/16 ", "::1"]).unwrap();
+        let trusted = |ip: &str| {
+            let ip: IpAddr = ip.parse().unwrap();
+            config.trusted_proxies.iter().any(|n| n.contains(&ip))
+        };
+        assert!(trusted("10.0.0.1") && trusted("192.168.44.3") && trusted("::1"));
+        assert!(!trusted("10.0.0.2") && !trusted("192.169.0.1"));
+        for bad in ["10.0.0.0/33", "proxy.internal", ""] {
+            let err = parse("trusted_proxies", [bad]).unwrap_err();
+            assert!(
+                err.contains("trusted_proxies") && err.contains(bad),
+                "{err}"
+            );
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let existing = std::fs::read_to_string(path)?;
-            let existing = existing.trim();
-            let valid = base64::engine::general_purpose::STANDARD
-                .decode(existing)
-                .is_ok_and(|k| k.len() == 64 || k.len() == 32);
-            if !valid {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "does not hold a base64 key of 256 or 512 bits; remove it to generate a new one",
-                ));
-            }
-            Ok(existing.to_string())
-        }
-        Err(e) => Err(e),
+    }
+
+    #[test]
+    fn providers_are_read_by_name() {
+        let config = parse("auth.providers", ["oidc", "local"]);
+        // "oidc" without [auth.oidc] is refused for that reason, not for its name.
+        assert!(config.unwrap_err().starts_with("auth.oidc:"));
+        let config = parse("auth.providers", ["local"]).unwrap();
+        assert!(config.auth.uses(ProviderId::Local) && !config.auth.uses(ProviderId::Oidc));
+        assert!(config.auth.active_oidc().is_none());
+        let err = parse("auth.providers", ["ldap"]).unwrap_err();
+        assert!(
+            err.contains("auth.providers") && err.contains("\"ldap\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn site_url_is_read_as_a_url() {
+        let config = parse("site.url", "https://Blog.Example.com/notes/").unwrap();
+        let url = config.site.url.unwrap();
+        assert_eq!(url.as_str(), "https://blog.example.com/notes/");
+        assert!(parse("site.url", "").unwrap().site.url.is_none());
+        assert!(Config::from_figment(&defaults())
+            .unwrap()
+            .site
+            .url
+            .is_none());
+        let err = parse("site.url", "blog.example.com").unwrap_err();
+        assert!(err.contains("site.url"), "{err}");
     }
 }

@@ -79,3 +79,29 @@ impl<'r> Responder<'r, 'static> for Error {
         Err(status)
     }
 }
+
+/// An error and its causes on one line ("outer: cause: root cause"), for logs and for
+/// operators' messages: the outermost message alone often hides what actually failed.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("template base.html")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn the_chain_names_every_cause() {
+        let e = Outer(std::io::Error::other("unexpected tag"));
+        assert_eq!(super::chain(&e), "template base.html: unexpected tag");
+    }
+}

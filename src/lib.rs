@@ -4,8 +4,11 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod error;
 pub mod render;
+pub mod secret_key;
+pub mod token;
 pub mod web;
 
 use std::path::PathBuf;
@@ -20,6 +23,7 @@ use rocket_dyn_templates::Template;
 use auth::{LocalProvider, Providers};
 use config::Config;
 use db::Db;
+use domain::ProviderId;
 
 /// Builds the application from a figment (see `config::figment` for the one `quire
 /// serve` uses; tests pass their own). Configuration errors stop launch with a message
@@ -67,17 +71,14 @@ fn configure(rocket: &Rocket<Build>) -> Result<(Config, Providers), String> {
             owasp.iterations
         );
     }
-    let local = if config.auth.providers.iter().any(|p| p == "local") {
+    let local = if config.auth.uses(ProviderId::Local) {
         Some(Arc::new(LocalProvider::new(&config.auth)?))
     } else {
         None
     };
-    let oidc = match (
-        &config.auth.oidc,
-        config.auth.providers.iter().any(|p| p == "oidc"),
-    ) {
-        (Some(cfg), true) => Some(Arc::new(auth::oidc::OidcProvider::new(cfg)?)),
-        _ => None,
+    let oidc = match config.auth.active_oidc() {
+        Some(cfg) => Some(Arc::new(auth::oidc::OidcProvider::new(cfg)?)),
+        None => None,
     };
     Ok((config, Providers::new(local, oidc)))
 }

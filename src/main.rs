@@ -61,7 +61,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let figment = config::with_secret_key(config::figment())?;
+    let figment = quire::secret_key::with_secret_key(config::figment())?;
     let config = Config::from_figment(&figment)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
@@ -72,12 +72,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Doctor => {
-            let Some(oidc) = config
-                .auth
-                .oidc
-                .as_ref()
-                .filter(|_| config.auth.providers.iter().any(|p| p == "oidc"))
-            else {
+            let Some(oidc) = config.auth.active_oidc() else {
                 println!(
                     "auth.providers does not name \"oidc\": local accounts only, nothing to check"
                 );
@@ -133,7 +128,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Err(SetPasswordError::Refused(msg)) => return Err(format!("password: {msg}")),
                 Err(SetPasswordError::Internal(e)) => return Err(e.to_string()),
             }
-            let ended = db::sessions::delete_others(&db, user.id, -1)
+            let ended = db::sessions::delete_all_for_user(&db, user.id)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("password changed for {email}; {ended} session(s) ended");

@@ -20,7 +20,7 @@ fn temp_dir() -> TempDir {
 /// What quire starts from in `dir` with no secret key configured: the key generated, or
 /// read, beside the SQLite file there.
 fn first_start(dir: &TempDir) -> Result<Figment, String> {
-    quire::config::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(dir.path())))
+    quire::secret_key::with_secret_key(keyless_figment(&database::TestDatabase::sqlite(dir.path())))
 }
 
 fn secret_key(figment: &Figment) -> String {
@@ -74,7 +74,7 @@ async fn logins_survive_a_restart_with_a_generated_key() {
 async fn a_configured_secret_key_wins_and_no_file_is_written() {
     let dir = temp_dir();
     let figment = test_figment(&database::TestDatabase::sqlite(dir.path()));
-    let figment = quire::config::with_secret_key(figment).unwrap();
+    let figment = quire::secret_key::with_secret_key(figment).unwrap();
     assert_eq!(secret_key(&figment), SECRET_KEY);
     assert!(!dir.path().join("quire.secret_key").exists());
 }

@@ -7,9 +7,9 @@ use rocket::data::{self, Data, FromData, ToByteUnit};
 use rocket::form::{Form, FromForm};
 use rocket::http::{Cookie, RawStr, SameSite, Status};
 use rocket::request::{FromRequest, Outcome, Request};
-use subtle::ConstantTimeEq;
 
-use super::session::new_token;
+use super::client::Client;
+use crate::token;
 
 pub const COOKIE: &str = "quire_csrf";
 pub const FIELD: &str = "csrf_token";
@@ -34,12 +34,12 @@ pub fn token(req: &Request<'_>) -> CsrfToken {
         if let Some(c) = cookies.get_private(COOKIE) {
             return CsrfToken(c.value().to_string());
         }
-        let fresh = new_token();
+        let fresh = token::generate();
         let cookie = Cookie::build((COOKIE, fresh.clone()))
             .http_only(true)
             .same_site(SameSite::Lax)
             .path("/")
-            .secure(super::Client::of(req).https)
+            .secure(Client::of(req).https)
             .expires(None::<time::OffsetDateTime>); // browser-session cookie
         cookies.add_private(cookie);
         CsrfToken(fresh)
@@ -83,7 +83,7 @@ impl<'r, T: for<'a> FromForm<'a> + Send + 'static> FromData<'r> for CsrfForm<T> 
             .get_private(COOKIE)
             .map(|c| c.value().to_string());
         let valid = match (sent, expected) {
-            (Some(s), Some(e)) => !e.is_empty() && bool::from(s.as_bytes().ct_eq(e.as_bytes())),
+            (Some(s), Some(e)) => token::constant_eq(&s, &e),
             _ => false,
         };
         if !valid {

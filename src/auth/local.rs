@@ -10,6 +10,7 @@ use super::{Identity, IdentityProvider, LoginEntry, LoginError, PasswordAttempt}
 use crate::config::AuthConfig;
 use crate::db::users::{self, InsertError, NewLocalUser, User};
 use crate::db::{now, throttle, Pool};
+use crate::domain::{ProviderId, UserId};
 use crate::error::Error;
 
 /// Consecutive failures an account may have before it must wait.
@@ -163,7 +164,7 @@ impl LocalProvider {
     pub async fn verify_current(
         &self,
         db: &Pool,
-        user_id: i64,
+        user_id: UserId,
         password: &str,
     ) -> Result<bool, Error> {
         let hash = users::password_hash(db, user_id).await?;
@@ -208,8 +209,8 @@ pub fn account_wait(failures: i64) -> i64 {
 
 #[rocket::async_trait]
 impl IdentityProvider for LocalProvider {
-    fn id(&self) -> &'static str {
-        "local"
+    fn id(&self) -> ProviderId {
+        ProviderId::Local
     }
 
     fn login_entry(&self) -> LoginEntry {
@@ -234,10 +235,7 @@ impl IdentityProvider for LocalProvider {
         }
 
         let creds = users::local_credentials(db, &email).await?;
-        let hash = creds
-            .as_ref()
-            .map(|c| c.password_hash.as_str())
-            .filter(|h| !h.is_empty());
+        let hash = creds.as_ref().and_then(|c| c.password_hash.as_deref());
         let ok = self.hasher.verify(attempt.password, hash).await?;
         if let (true, Some(creds)) = (ok, creds.as_ref()) {
             throttle::clear(db, &account_key).await?;
@@ -250,7 +248,7 @@ impl IdentityProvider for LocalProvider {
                 .ok_or(LoginError::Invalid)?;
             return Ok(Identity {
                 user,
-                provider: "local",
+                provider: ProviderId::Local,
             });
         }
 

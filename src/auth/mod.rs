@@ -2,6 +2,7 @@
 //! set configured under `auth.providers` is built once at launch and managed, and every
 //! provider ends in the same session row and cookie, so no route asks which one was used.
 
+pub mod client;
 pub mod csrf;
 pub mod guards;
 pub mod local;
@@ -14,17 +15,19 @@ use std::sync::Arc;
 
 use crate::db::users::User;
 use crate::db::Pool;
+use crate::domain::ProviderId;
 use crate::error::Error;
 
-pub use guards::{Client, CurrentUser, UserAgent};
+pub use client::Client;
+pub use guards::{CurrentUser, UserAgent};
 pub use local::LocalProvider;
 
 /// Someone a provider vouched for, mapped to a local account.
 #[derive(Debug, Clone)]
 pub struct Identity {
     pub user: User,
-    /// The provider's id, kept with the session.
-    pub provider: &'static str,
+    /// The provider that vouched, kept with the session.
+    pub provider: ProviderId,
 }
 
 /// How the login page offers a provider.
@@ -32,8 +35,9 @@ pub struct Identity {
 pub enum LoginEntry {
     /// The email-and-password form posting to /login.
     PasswordForm,
-    /// A button that sends the browser to `href`, which starts a redirect-based login.
-    Redirect { label: String, href: String },
+    /// A button labelled "Log in with <label>" that sends the browser to the web layer's
+    /// route for this provider, which starts a redirect-based login.
+    Redirect { label: String },
 }
 
 /// What the login form submitted.
@@ -66,8 +70,8 @@ impl From<sqlx::Error> for LoginError {
 
 #[rocket::async_trait]
 pub trait IdentityProvider: Send + Sync + 'static {
-    /// Stable id stored with each session ("local", "oidc").
-    fn id(&self) -> &'static str;
+    /// Which provider this is; stored with each session.
+    fn id(&self) -> ProviderId;
 
     /// How /login offers this provider.
     fn login_entry(&self) -> LoginEntry;
@@ -116,7 +120,7 @@ impl Providers {
         &self.all
     }
 
-    pub fn by_id(&self, id: &str) -> Option<&Arc<dyn IdentityProvider>> {
+    pub fn by_id(&self, id: ProviderId) -> Option<&Arc<dyn IdentityProvider>> {
         self.all.iter().find(|p| p.id() == id)
     }
 

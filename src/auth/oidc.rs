@@ -22,12 +22,14 @@ use openidconnect::{
 use rocket::tokio::sync::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::{Identity, IdentityProvider, LoginEntry};
 use crate::config::OidcConfig;
 use crate::db::users::{self, OidcIdentity};
 use crate::db::{now, sessions, used_once, Pool};
+use crate::domain::ProviderId;
+use crate::error::chain as error_chain;
+use crate::token;
 
 /// How long a login may take between leaving for the IdP and coming back.
 pub const LOGIN_TTL: i64 = 10 * 60;
@@ -321,7 +323,7 @@ impl OidcProvider {
             });
         }
         let state = callback.state.as_deref().unwrap_or("");
-        if !constant_eq(state, &pending.state) {
+        if !token::constant_eq(state, &pending.state) {
             return Err(OidcError::Failed(
                 "state does not match the login this browser started".into(),
             ));
@@ -335,10 +337,7 @@ impl OidcProvider {
             .filter(|c| !c.is_empty())
             .ok_or_else(|| OidcError::Failed("no code".into()))?;
         // Single use across instances: the cookie is removed too, but a copy must not work.
-        let key = format!(
-            "oidc-state:{}",
-            hex::encode(Sha256::digest(pending.state.as_bytes()))
-        );
+        let key = format!("oidc-state:{}", token::hash(&pending.state));
         if !used_once::claim(db, &key, pending.created_at + LOGIN_TTL, now()).await? {
             return Err(OidcError::Failed(
                 "this login response was already used".into(),
@@ -365,7 +364,7 @@ impl OidcProvider {
                 openidconnect::RequestTokenError::Request(e) => {
                     OidcError::Unavailable(format!("token endpoint: {e}"))
                 }
-                e => OidcError::Failed(format!("token endpoint: {}", describe_error(&e))),
+                e => OidcError::Failed(format!("token endpoint: {}", error_chain(&e))),
             })?;
         let id_token: CoreIdToken = token
             .id_token()
@@ -387,7 +386,7 @@ impl OidcProvider {
             },
             other => other,
         }
-        .map_err(|e| OidcError::Failed(format!("ID token: {}", describe_error(&e))))?;
+        .map_err(|e| OidcError::Failed(format!("ID token: {}", error_chain(&e))))?;
 
         // What the crate leaves to the relying party.
         let audiences: Vec<&str> = claims.audiences().iter().map(|a| a.as_str()).collect();
@@ -470,7 +469,7 @@ impl OidcProvider {
         Ok(OidcLogin {
             identity: Identity {
                 user,
-                provider: "oidc",
+                provider: ProviderId::Oidc,
             },
             id_token: raw_id_token,
             sid,
@@ -753,7 +752,7 @@ impl OidcProvider {
             .ok_or_else(|| fail("no jti"))?;
         let key = format!(
             "logout-jti:{}",
-            hex::encode(Sha256::digest(format!("{}\n{jti}", self.cfg.issuer)))
+            token::hash(&format!("{}\n{jti}", self.cfg.issuer))
         );
         if !used_once::claim(db, &key, now + 2 * LOGIN_TTL, now).await? {
             return Err(fail("replayed"));
@@ -865,33 +864,15 @@ fn jwt_payload(token: &str) -> Option<Value> {
     value.is_object().then_some(value)
 }
 
-fn constant_eq(a: &str, b: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    !b.is_empty() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
-}
-
-/// An error and its causes on one line, for the log.
-fn describe_error(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
-}
-
 #[rocket::async_trait]
 impl IdentityProvider for OidcProvider {
-    fn id(&self) -> &'static str {
-        "oidc"
+    fn id(&self) -> ProviderId {
+        ProviderId::Oidc
     }
 
     fn login_entry(&self) -> LoginEntry {
         LoginEntry::Redirect {
             label: self.cfg.display_name.clone(),
-            href: "/login/oidc".into(),
         }
     }
 

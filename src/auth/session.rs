@@ -2,42 +2,31 @@
 //! `sessions` table. A new token is made at every login, so a value planted in the
 //! browser before login never becomes authenticated.
 
-use base64::Engine as _;
 use rocket::http::{Cookie, CookieJar, SameSite};
-use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use super::csrf;
 use crate::config::AuthConfig;
 use crate::db::sessions::{self, NewSession, SessionUser};
-use crate::db::{now, Pool};
+use crate::db::{current_time, Pool};
+use crate::domain::{ProviderId, SessionId, UserId};
 use crate::error::Result;
+use crate::token;
 
 pub const COOKIE: &str = "quire_session";
 /// How often `last_seen_at` is written: a session read many times a minute costs one write.
-const TOUCH_EVERY: i64 = 60;
+const TOUCH_EVERY: Duration = Duration::seconds(60);
 
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::Rng::fill(&mut rand::rngs::OsRng, &mut bytes[..]);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-#[derive(Default)]
 pub struct Start<'a> {
-    pub user_id: i64,
-    pub provider: &'a str,
+    pub user_id: UserId,
+    pub provider: ProviderId,
     pub remember: bool,
     pub user_agent: &'a str,
     /// Served over HTTPS, directly or behind a trusted proxy: the cookie gets Secure.
     pub secure: bool,
     /// For a login through OIDC: the raw ID token (for logout) and the OP's session id.
-    pub id_token: &'a str,
-    pub oidc_sid: &'a str,
+    pub id_token: Option<&'a str>,
+    pub oidc_sid: Option<&'a str>,
 }
 
 /// Starts a session and sets its cookie: persistent for `remember_days` with remember-me,
@@ -49,20 +38,20 @@ pub async fn start(
     cookies: &CookieJar<'_>,
     cfg: &AuthConfig,
     s: Start<'_>,
-) -> Result<i64> {
+) -> Result<SessionId> {
     end(db, cookies).await?;
-    let token = new_token();
-    let now = now();
+    let secret = token::generate();
+    let now = current_time();
     let lifetime = if s.remember {
-        cfg.remember_days * 86_400
+        Duration::days(cfg.remember_days)
     } else {
-        cfg.session_max_hours * 3_600
+        Duration::hours(cfg.session_max_hours)
     };
     let user_agent: String = s.user_agent.chars().take(512).collect();
     let id = sessions::insert(
         db,
         NewSession {
-            token_hash: &hash_token(&token),
+            token_hash: &token::hash(&secret),
             user_id: s.user_id,
             provider: s.provider,
             remember: s.remember,
@@ -75,10 +64,8 @@ pub async fn start(
     )
     .await?;
     // No expiry makes a browser-session cookie (Rocket would otherwise default to a week).
-    let expires = s
-        .remember
-        .then(|| OffsetDateTime::now_utc() + time::Duration::seconds(lifetime));
-    let cookie = Cookie::build((COOKIE, token))
+    let expires = s.remember.then(|| OffsetDateTime::now_utc() + lifetime);
+    let cookie = Cookie::build((COOKIE, secret))
         .http_only(true)
         .same_site(SameSite::Lax)
         .path("/")
@@ -98,14 +85,14 @@ pub async fn current(
     let Some(cookie) = cookies.get_private(COOKIE) else {
         return Ok(None);
     };
-    let now = now();
-    let Some(found) = sessions::by_token_hash(db, &hash_token(cookie.value()), now).await? else {
+    let now = current_time();
+    let Some(found) = sessions::by_token_hash(db, &token::hash(cookie.value()), now).await? else {
         return Ok(None);
     };
-    let idle = if found.remember != 0 {
-        cfg.remember_idle_days * 86_400
+    let idle = if found.remember {
+        Duration::days(cfg.remember_idle_days)
     } else {
-        cfg.session_idle_minutes * 60
+        Duration::minutes(cfg.session_idle_minutes)
     };
     if now - found.last_seen_at > idle {
         sessions::delete(db, found.session_id).await?;
@@ -120,7 +107,7 @@ pub async fn current(
 /// Deletes the cookie's session row, if any, the cookie, and the CSRF token.
 pub async fn end(db: &Pool, cookies: &CookieJar<'_>) -> Result<()> {
     if let Some(cookie) = cookies.get_private(COOKIE) {
-        sessions::delete_by_token_hash(db, &hash_token(cookie.value())).await?;
+        sessions::delete_by_token_hash(db, &token::hash(cookie.value())).await?;
     }
     cookies.remove_private(Cookie::from(COOKIE));
     cookies.remove_private(Cookie::from(csrf::COOKIE));

@@ -3,6 +3,7 @@
 
 pub mod posts;
 pub mod sessions;
+pub mod sqlite;
 pub mod throttle;
 pub mod used_once;
 pub mod users;
@@ -11,8 +12,9 @@ use std::time::Duration;
 
 use rocket::figment::Figment;
 use rocket_db_pools::Database;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use time::OffsetDateTime;
 
 /// The application's database, configured under `databases.quire`.
 #[derive(Database)]
@@ -171,9 +173,69 @@ pub async fn ping(db: &AnyPool) -> sqlx::Result<()> {
     sqlx::query("SELECT 1").execute(db).await.map(|_| ())
 }
 
-/// Current time as unix seconds, the unit of every timestamp column.
+/// Current time as unix seconds, for the counters and single-use records that reckon in
+/// seconds (`throttle`, `used_once`).
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Now, to the whole second: the resolution timestamp columns keep, so that a time read
+/// back compares equal to the one written.
+pub fn current_time() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| OffsetDateTime::now_utc())
+}
+
+// Decoding helpers. sqlx 0.7's Any driver decodes only integers, floats, text and bytes,
+// and cannot decode NULL into an Option; so flags are 0/1 INTEGERs, timestamps BIGINT
+// unix seconds, and absent values '' or 0 in NOT NULL columns. These turn such columns
+// into the types the rest of quire sees, so that nothing outside `db` knows the encoding.
+
+/// A 0/1 INTEGER column as a bool.
+fn flag(row: &AnyRow, column: &str) -> sqlx::Result<bool> {
+    Ok(row.try_get::<i64, _>(column)? != 0)
+}
+
+/// A BIGINT unix-seconds column as a time.
+fn time_at(row: &AnyRow, column: &str) -> sqlx::Result<OffsetDateTime> {
+    from_unix(row.try_get(column)?, column)
+}
+
+/// A BIGINT unix-seconds column where 0 means "never".
+fn time_or_never(row: &AnyRow, column: &str) -> sqlx::Result<Option<OffsetDateTime>> {
+    match row.try_get::<i64, _>(column)? {
+        0 => Ok(None),
+        secs => from_unix(secs, column).map(Some),
+    }
+}
+
+fn from_unix(secs: i64, column: &str) -> sqlx::Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(secs).map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: Box::new(e),
+    })
+}
+
+/// A text column holding one of a type's names (`AccountKind`, `ProviderId`).
+fn named<T: std::str::FromStr<Err = String>>(row: &AnyRow, column: &str) -> sqlx::Result<T> {
+    row.try_get::<String, _>(column)?
+        .parse()
+        .map_err(|e: String| sqlx::Error::ColumnDecode {
+            index: column.to_string(),
+            source: e.into(),
+        })
+}
+
+/// A text column where '' means absent.
+fn text_or_none(row: &AnyRow, column: &str) -> sqlx::Result<Option<String>> {
+    let s: String = row.try_get(column)?;
+    Ok((!s.is_empty()).then_some(s))
+}
+
+/// A time as the unix seconds its column holds.
+fn unix(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
 }
 
 /// True when the error is a unique-constraint violation, on either backend.

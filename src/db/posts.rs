@@ -1,70 +1,102 @@
-use sqlx::{AnyPool, FromRow};
+//! Posts: drafts and published ones, with their Markdown source and the sanitized HTML
+//! rendered when they were saved.
 
-use super::is_unique_violation;
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, FromRow, Row};
+use time::OffsetDateTime;
+
+use super::{flag, is_unique_violation, time_at, time_or_never, unix};
+use crate::domain::{PostId, UserId};
 
 /// A post with its author's name, as the post page and the editor need it.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Post {
-    pub id: i64,
-    pub author_id: i64,
+    pub id: PostId,
+    pub author_id: UserId,
     pub author_name: String,
     pub slug: String,
     pub title: String,
     pub body_md: String,
     pub body_html: String,
-    pub published: i64,
-    /// 0 until first published.
-    pub published_at: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub published: bool,
+    /// None until first published.
+    pub published_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+impl<'r> FromRow<'r, AnyRow> for Post {
+    fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
+        Ok(Post {
+            id: PostId(row.try_get("id")?),
+            author_id: UserId(row.try_get("author_id")?),
+            author_name: row.try_get("author_name")?,
+            slug: row.try_get("slug")?,
+            title: row.try_get("title")?,
+            body_md: row.try_get("body_md")?,
+            body_html: row.try_get("body_html")?,
+            published: flag(row, "published")?,
+            published_at: time_or_never(row, "published_at")?,
+            created_at: time_at(row, "created_at")?,
+            updated_at: time_at(row, "updated_at")?,
+        })
+    }
 }
 
 impl Post {
-    pub fn is_published(&self) -> bool {
-        self.published != 0
-    }
-
     /// The date readers see: first publication, or the last edit of a draft.
-    pub fn shown_date(&self) -> i64 {
-        shown_date(self.published_at, self.updated_at)
+    pub fn shown_date(&self) -> OffsetDateTime {
+        self.published_at.unwrap_or(self.updated_at)
     }
 }
 
 /// A row of a listing: no Markdown source, and HTML only where the caller asked for it.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct PostSummary {
     pub slug: String,
     pub title: String,
     pub author_name: String,
-    pub published: i64,
-    /// 0 until first published.
-    pub published_at: i64,
-    pub updated_at: i64,
-    pub body_html: String,
+    pub published: bool,
+    /// None until first published.
+    pub published_at: Option<OffsetDateTime>,
+    pub updated_at: OffsetDateTime,
+    /// None in listings that do not show the posts themselves.
+    pub body_html: Option<String>,
+}
+
+impl<'r> FromRow<'r, AnyRow> for PostSummary {
+    fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
+        let body_html = match row.try_get("body_html") {
+            Ok(html) => Some(html),
+            Err(sqlx::Error::ColumnNotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(PostSummary {
+            slug: row.try_get("slug")?,
+            title: row.try_get("title")?,
+            author_name: row.try_get("author_name")?,
+            published: flag(row, "published")?,
+            published_at: time_or_never(row, "published_at")?,
+            updated_at: time_at(row, "updated_at")?,
+            body_html,
+        })
+    }
 }
 
 impl PostSummary {
     /// The date readers see: first publication, or the last edit of a draft.
-    pub fn shown_date(&self) -> i64 {
-        shown_date(self.published_at, self.updated_at)
-    }
-}
-
-fn shown_date(published_at: i64, updated_at: i64) -> i64 {
-    if published_at > 0 {
-        published_at
-    } else {
-        updated_at
+    pub fn shown_date(&self) -> OffsetDateTime {
+        self.published_at.unwrap_or(self.updated_at)
     }
 }
 
 pub struct NewPost<'a> {
-    pub author_id: i64,
+    pub author_id: UserId,
     pub title: &'a str,
     pub body_md: &'a str,
     pub body_html: &'a str,
     pub published: bool,
-    pub now: i64,
+    pub now: OffsetDateTime,
 }
 
 pub struct PostUpdate<'a> {
@@ -72,7 +104,7 @@ pub struct PostUpdate<'a> {
     pub body_md: &'a str,
     pub body_html: &'a str,
     pub published: bool,
-    pub now: i64,
+    pub now: OffsetDateTime,
 }
 
 const POST_COLUMNS: &str = "p.id, p.author_id, u.name AS author_name, p.slug, p.title, \
@@ -104,14 +136,14 @@ pub async fn list_published(
     .await
 }
 
-/// The author's posts, drafts included, most recently edited first (HTML left empty).
-pub async fn list_by_author(db: &AnyPool, author_id: i64) -> sqlx::Result<Vec<PostSummary>> {
+/// The author's posts, drafts included, most recently edited first (without HTML).
+pub async fn list_by_author(db: &AnyPool, author_id: UserId) -> sqlx::Result<Vec<PostSummary>> {
     sqlx::query_as(
         "SELECT p.slug, p.title, u.name AS author_name, p.published, p.published_at, \
-         p.updated_at, '' AS body_html FROM posts p JOIN users u ON u.id = p.author_id \
+         p.updated_at FROM posts p JOIN users u ON u.id = p.author_id \
          WHERE p.author_id = $1 ORDER BY p.updated_at DESC, p.id DESC",
     )
-    .bind(author_id)
+    .bind(author_id.0)
     .fetch_all(db)
     .await
 }
@@ -126,14 +158,14 @@ pub async fn insert(db: &AnyPool, new: &NewPost<'_>, base_slug: &str) -> sqlx::R
             "INSERT INTO posts (author_id, slug, title, body_md, body_html, published, \
              published_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
         )
-        .bind(new.author_id)
+        .bind(new.author_id.0)
         .bind(&slug)
         .bind(new.title)
         .bind(new.body_md)
         .bind(new.body_html)
         .bind(new.published as i64)
-        .bind(if new.published { new.now } else { 0 })
-        .bind(new.now)
+        .bind(if new.published { unix(new.now) } else { 0 })
+        .bind(unix(new.now))
         .execute(db)
         .await;
         match res {
@@ -167,7 +199,7 @@ async fn next_free_slug(db: &AnyPool, base: &str) -> sqlx::Result<String> {
 
 /// Saves an edit. The first publication stamps `published_at`; later edits keep it, so
 /// fixing a typo does not move a post to the top of the home page.
-pub async fn update(db: &AnyPool, id: i64, up: &PostUpdate<'_>) -> sqlx::Result<()> {
+pub async fn update(db: &AnyPool, id: PostId, up: &PostUpdate<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE posts SET title = $1, body_md = $2, body_html = $3, published = $4, \
          published_at = CASE WHEN $4 = 1 AND published_at = 0 THEN $5 ELSE published_at END, \
@@ -177,16 +209,16 @@ pub async fn update(db: &AnyPool, id: i64, up: &PostUpdate<'_>) -> sqlx::Result<
     .bind(up.body_md)
     .bind(up.body_html)
     .bind(up.published as i64)
-    .bind(up.now)
-    .bind(id)
+    .bind(unix(up.now))
+    .bind(id.0)
     .execute(db)
     .await?;
     Ok(())
 }
 
-pub async fn delete(db: &AnyPool, id: i64) -> sqlx::Result<()> {
+pub async fn delete(db: &AnyPool, id: PostId) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM posts WHERE id = $1")
-        .bind(id)
+        .bind(id.0)
         .execute(db)
         .await?;
     Ok(())

@@ -1,75 +1,92 @@
-use sqlx::{AnyPool, FromRow};
+//! Server-side sessions: one row per login, found by the hash of the cookie's token.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, FromRow, Row};
+use time::OffsetDateTime;
 
 use super::users::User;
+use super::{flag, named, text_or_none, time_at, unix};
+use crate::domain::{ProviderId, SessionId, UserId};
 
-/// A session row joined with its user, as the request guard needs it.
-#[derive(Debug, Clone, FromRow)]
+/// A live session with its user, as the request guard needs it.
+#[derive(Debug, Clone)]
 pub struct SessionUser {
-    pub session_id: i64,
-    pub remember: i64,
-    pub last_seen_at: i64,
-    pub expires_at: i64,
-    pub provider: String,
-    pub id: i64,
-    pub kind: String,
-    pub email: String,
-    pub name: String,
-    pub is_admin: i64,
+    pub session_id: SessionId,
+    pub remember: bool,
+    pub last_seen_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub provider: ProviderId,
+    pub user: User,
 }
 
-impl SessionUser {
-    pub fn user(&self) -> User {
-        User {
-            id: self.id,
-            kind: self.kind.clone(),
-            email: self.email.clone(),
-            name: self.name.clone(),
-            is_admin: self.is_admin,
-        }
+impl<'r> FromRow<'r, AnyRow> for SessionUser {
+    fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
+        Ok(SessionUser {
+            session_id: SessionId(row.try_get("session_id")?),
+            remember: flag(row, "remember")?,
+            last_seen_at: time_at(row, "last_seen_at")?,
+            expires_at: time_at(row, "expires_at")?,
+            provider: named(row, "provider")?,
+            user: User::from_row(row)?,
+        })
     }
 }
 
 /// A session as listed on the account page.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct SessionInfo {
-    pub id: i64,
-    pub remember: i64,
+    pub id: SessionId,
+    pub remember: bool,
     pub user_agent: String,
-    pub provider: String,
-    pub created_at: i64,
-    pub last_seen_at: i64,
+    pub provider: ProviderId,
+    pub created_at: OffsetDateTime,
+    pub last_seen_at: OffsetDateTime,
+}
+
+impl<'r> FromRow<'r, AnyRow> for SessionInfo {
+    fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
+        Ok(SessionInfo {
+            id: SessionId(row.try_get("id")?),
+            remember: flag(row, "remember")?,
+            user_agent: row.try_get("user_agent")?,
+            provider: named(row, "provider")?,
+            created_at: time_at(row, "created_at")?,
+            last_seen_at: time_at(row, "last_seen_at")?,
+        })
+    }
 }
 
 pub struct NewSession<'a> {
-    /// The raw ID token and the OP's session id, for sessions made through OIDC ('' otherwise).
-    pub id_token: &'a str,
-    pub oidc_sid: &'a str,
+    /// For a session made through OIDC: the raw ID token (for logout) and the OP's
+    /// session id (for back-channel logout), when the provider gave them.
+    pub id_token: Option<&'a str>,
+    pub oidc_sid: Option<&'a str>,
     pub token_hash: &'a str,
-    pub user_id: i64,
-    pub provider: &'a str,
+    pub user_id: UserId,
+    pub provider: ProviderId,
     pub remember: bool,
     pub user_agent: &'a str,
-    pub now: i64,
-    pub expires_at: i64,
+    pub now: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
 }
 
-pub async fn insert(db: &AnyPool, s: NewSession<'_>) -> sqlx::Result<i64> {
+pub async fn insert(db: &AnyPool, s: NewSession<'_>) -> sqlx::Result<SessionId> {
     let query = sqlx::query_as(
         "INSERT INTO sessions (token_hash, user_id, provider, remember, user_agent, \
          created_at, last_seen_at, expires_at, id_token, oidc_sid) \
          VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9) RETURNING id",
     )
     .bind(s.token_hash)
-    .bind(s.user_id)
-    .bind(s.provider)
+    .bind(s.user_id.0)
+    .bind(s.provider.as_str())
     .bind(s.remember as i64)
     .bind(s.user_agent)
-    .bind(s.now)
-    .bind(s.expires_at)
-    .bind(s.id_token)
-    .bind(s.oidc_sid);
+    .bind(unix(s.now))
+    .bind(unix(s.expires_at))
+    .bind(s.id_token.unwrap_or(""))
+    .bind(s.oidc_sid.unwrap_or(""));
     let (id,): (i64,) = super::fetch_returning(query, db).await?;
-    Ok(id)
+    Ok(SessionId(id))
 }
 
 /// The session with this token hash and its user, unless past its absolute expiry.
@@ -77,7 +94,7 @@ pub async fn insert(db: &AnyPool, s: NewSession<'_>) -> sqlx::Result<i64> {
 pub async fn by_token_hash(
     db: &AnyPool,
     token_hash: &str,
-    now: i64,
+    now: OffsetDateTime,
 ) -> sqlx::Result<Option<SessionUser>> {
     sqlx::query_as(
         "SELECT s.id AS session_id, s.remember, s.last_seen_at, s.expires_at, s.provider, \
@@ -86,34 +103,38 @@ pub async fn by_token_hash(
          WHERE s.token_hash = $1 AND s.expires_at > $2",
     )
     .bind(token_hash)
-    .bind(now)
+    .bind(unix(now))
     .fetch_optional(db)
     .await
 }
 
-pub async fn touch(db: &AnyPool, id: i64, now: i64) -> sqlx::Result<()> {
+pub async fn touch(db: &AnyPool, id: SessionId, now: OffsetDateTime) -> sqlx::Result<()> {
     sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(id)
+        .bind(unix(now))
+        .bind(id.0)
         .execute(db)
         .await?;
     Ok(())
 }
 
-pub async fn list_for_user(db: &AnyPool, user_id: i64, now: i64) -> sqlx::Result<Vec<SessionInfo>> {
+pub async fn list_for_user(
+    db: &AnyPool,
+    user_id: UserId,
+    now: OffsetDateTime,
+) -> sqlx::Result<Vec<SessionInfo>> {
     sqlx::query_as(
         "SELECT id, remember, user_agent, provider, created_at, last_seen_at FROM sessions \
          WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC, id DESC",
     )
-    .bind(user_id)
-    .bind(now)
+    .bind(user_id.0)
+    .bind(unix(now))
     .fetch_all(db)
     .await
 }
 
-pub async fn delete(db: &AnyPool, id: i64) -> sqlx::Result<()> {
+pub async fn delete(db: &AnyPool, id: SessionId) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM sessions WHERE id = $1")
-        .bind(id)
+        .bind(id.0)
         .execute(db)
         .await?;
     Ok(())
@@ -128,64 +149,86 @@ pub async fn delete_by_token_hash(db: &AnyPool, token_hash: &str) -> sqlx::Resul
 }
 
 /// Deletes one of the user's sessions; false when it is not theirs or already gone.
-pub async fn delete_for_user(db: &AnyPool, user_id: i64, id: i64) -> sqlx::Result<bool> {
+pub async fn delete_for_user(db: &AnyPool, user_id: UserId, id: SessionId) -> sqlx::Result<bool> {
     let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
-        .bind(id)
-        .bind(user_id)
+        .bind(id.0)
+        .bind(user_id.0)
         .execute(db)
         .await?;
     Ok(done.rows_affected() > 0)
 }
 
-/// Ends every session of the user except `keep` (pass -1 to end them all).
-pub async fn delete_others(db: &AnyPool, user_id: i64, keep: i64) -> sqlx::Result<u64> {
+/// Ends every session of the user except `keep`; returns how many ended.
+pub async fn delete_others(db: &AnyPool, user_id: UserId, keep: SessionId) -> sqlx::Result<u64> {
     let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
-        .bind(user_id)
-        .bind(keep)
+        .bind(user_id.0)
+        .bind(keep.0)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Ends every session of the user; returns how many ended.
+pub async fn delete_all_for_user(db: &AnyPool, user_id: UserId) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id.0)
         .execute(db)
         .await?;
     Ok(done.rows_affected())
 }
 
 /// Removes sessions past their absolute expiry.
-pub async fn delete_expired(db: &AnyPool, now: i64) -> sqlx::Result<u64> {
+pub async fn delete_expired(db: &AnyPool, now: OffsetDateTime) -> sqlx::Result<u64> {
     let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-        .bind(now)
+        .bind(unix(now))
         .execute(db)
         .await?;
     Ok(done.rows_affected())
 }
 
-/// The raw ID token kept with a session ('' when it was not made through OIDC).
-pub async fn id_token(db: &AnyPool, id: i64) -> sqlx::Result<String> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT id_token FROM sessions WHERE id = $1")
-        .bind(id)
+/// The raw ID token kept with a session; None when it was not made through OIDC (or
+/// the provider gave none) or the session is gone.
+pub async fn id_token(db: &AnyPool, id: SessionId) -> sqlx::Result<Option<String>> {
+    let row: Option<AnyRow> = sqlx::query("SELECT id_token FROM sessions WHERE id = $1")
+        .bind(id.0)
         .fetch_optional(db)
         .await?;
-    Ok(row.map(|(t,)| t).unwrap_or_default())
+    Ok(match row {
+        Some(row) => text_or_none(&row, "id_token")?,
+        None => None,
+    })
 }
 
-/// Ends the OIDC sessions of the OP session `sid`, only those of `user_id` when given.
+/// Ends the OIDC sessions of the OP session `sid`: only those of `user_id` when given,
+/// else whoever's they are. Returns how many ended.
 pub async fn delete_by_oidc_sid(
     db: &AnyPool,
     sid: &str,
-    user_id: Option<i64>,
+    user_id: Option<UserId>,
 ) -> sqlx::Result<u64> {
-    let done = sqlx::query(
-        "DELETE FROM sessions WHERE provider = 'oidc' AND oidc_sid = $1 \
-         AND ($2 < 0 OR user_id = $2)",
-    )
-    .bind(sid)
-    .bind(user_id.unwrap_or(-1))
-    .execute(db)
-    .await?;
+    let done =
+        match user_id {
+            Some(user_id) => sqlx::query(
+                "DELETE FROM sessions WHERE provider = 'oidc' AND oidc_sid = $1 AND user_id = $2",
+            )
+            .bind(sid)
+            .bind(user_id.0)
+            .execute(db)
+            .await?,
+            None => {
+                sqlx::query("DELETE FROM sessions WHERE provider = 'oidc' AND oidc_sid = $1")
+                    .bind(sid)
+                    .execute(db)
+                    .await?
+            }
+        };
     Ok(done.rows_affected())
 }
 
 /// Ends every OIDC session of the user.
-pub async fn delete_oidc_for_user(db: &AnyPool, user_id: i64) -> sqlx::Result<u64> {
+pub async fn delete_oidc_for_user(db: &AnyPool, user_id: UserId) -> sqlx::Result<u64> {
     let done = sqlx::query("DELETE FROM sessions WHERE provider = 'oidc' AND user_id = $1")
-        .bind(user_id)
+        .bind(user_id.0)
         .execute(db)
         .await?;
     Ok(done.rows_affected())

@@ -1,28 +1,48 @@
-use sqlx::{AnyPool, FromRow};
+//! Accounts: local ones (email and password hash) and those from an OpenID provider
+//! (keyed by issuer and subject).
 
-use super::{is_unique_violation, now};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, FromRow, Row};
 
-#[derive(Debug, Clone, FromRow)]
+use super::{flag, is_unique_violation, named, now, text_or_none};
+use crate::domain::{AccountKind, UserId};
+
+#[derive(Debug, Clone)]
 pub struct User {
-    pub id: i64,
-    pub kind: String,
+    pub id: UserId,
+    pub kind: AccountKind,
     pub email: String,
     pub name: String,
-    pub is_admin: i64,
+    pub is_admin: bool,
 }
 
-impl User {
-    pub fn is_admin(&self) -> bool {
-        self.is_admin != 0
+impl<'r> FromRow<'r, AnyRow> for User {
+    fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
+        Ok(User {
+            id: UserId(row.try_get("id")?),
+            kind: named(row, "kind")?,
+            email: row.try_get("email")?,
+            name: row.try_get("name")?,
+            is_admin: flag(row, "is_admin")?,
+        })
     }
 }
 
 /// A local account with its password hash, for verifying a login.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Credentials {
-    pub id: i64,
-    /// Empty for accounts without a local password.
-    pub password_hash: String,
+    pub id: UserId,
+    /// None for accounts without a local password.
+    pub password_hash: Option<String>,
+}
+
+impl<'r> FromRow<'r, AnyRow> for Credentials {
+    fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
+        Ok(Credentials {
+            id: UserId(row.try_get("id")?),
+            password_hash: text_or_none(row, "password_hash")?,
+        })
+    }
 }
 
 pub struct NewLocalUser<'a> {
@@ -42,9 +62,9 @@ pub enum InsertError {
 
 const COLUMNS: &str = "id, kind, email, name, is_admin";
 
-pub async fn by_id(db: &AnyPool, id: i64) -> sqlx::Result<Option<User>> {
+pub async fn by_id(db: &AnyPool, id: UserId) -> sqlx::Result<Option<User>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
-        .bind(id)
+        .bind(id.0)
         .fetch_optional(db)
         .await
 }
@@ -67,9 +87,9 @@ pub async fn local_credentials(db: &AnyPool, email: &str) -> sqlx::Result<Option
 }
 
 /// The user's password hash; None when the user has no local password.
-pub async fn password_hash(db: &AnyPool, id: i64) -> sqlx::Result<Option<String>> {
+pub async fn password_hash(db: &AnyPool, id: UserId) -> sqlx::Result<Option<String>> {
     let row: Option<(String,)> = sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
-        .bind(id)
+        .bind(id.0)
         .fetch_optional(db)
         .await?;
     Ok(row.map(|(h,)| h).filter(|h| !h.is_empty()))
@@ -93,11 +113,11 @@ pub async fn insert_local(db: &AnyPool, new: NewLocalUser<'_>) -> Result<User, I
     .await;
     match res {
         Ok((id,)) => Ok(User {
-            id,
-            kind: "local".into(),
+            id: UserId(id),
+            kind: AccountKind::Local,
             email: new.email.to_string(),
             name: new.name.to_string(),
-            is_admin: new.is_admin as i64,
+            is_admin: new.is_admin,
         }),
         Err(e) if is_unique_violation(&e) => Err(InsertError::EmailTaken),
         Err(e) => Err(e.into()),
@@ -105,10 +125,10 @@ pub async fn insert_local(db: &AnyPool, new: NewLocalUser<'_>) -> Result<User, I
 }
 
 /// Replaces the password hash; returns false when no such user exists.
-pub async fn update_password(db: &AnyPool, id: i64, hash: &str) -> sqlx::Result<bool> {
+pub async fn update_password(db: &AnyPool, id: UserId, hash: &str) -> sqlx::Result<bool> {
     let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash)
-        .bind(id)
+        .bind(id.0)
         .execute(db)
         .await?;
     Ok(done.rows_affected() > 0)
@@ -145,16 +165,20 @@ pub async fn upsert_oidc(db: &AnyPool, id: OidcIdentity<'_>) -> sqlx::Result<Use
     )
     .await?;
     Ok(User {
-        id: user_id,
-        kind: "oidc".into(),
+        id: UserId(user_id),
+        kind: AccountKind::Oidc,
         email: id.email.to_string(),
         name: id.name.to_string(),
-        is_admin: id.is_admin as i64,
+        is_admin: id.is_admin,
     })
 }
 
 /// The account of (issuer, subject), if it ever logged in.
-pub async fn oidc_user_id(db: &AnyPool, issuer: &str, subject: &str) -> sqlx::Result<Option<i64>> {
+pub async fn oidc_user_id(
+    db: &AnyPool,
+    issuer: &str,
+    subject: &str,
+) -> sqlx::Result<Option<UserId>> {
     let row: Option<(i64,)> = sqlx::query_as(
         "SELECT id FROM users WHERE kind = 'oidc' AND oidc_issuer = $1 AND oidc_subject = $2",
     )
@@ -162,5 +186,5 @@ pub async fn oidc_user_id(db: &AnyPool, issuer: &str, subject: &str) -> sqlx::Re
     .bind(subject)
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|(id,)| id))
+    Ok(row.map(|(id,)| UserId(id)))
 }

@@ -2,16 +2,17 @@
 
 use rocket::http::{CookieJar, Status};
 use rocket::response::{Flash, Redirect};
-use rocket::{get, post, routes, FromForm, Route, State};
+use rocket::{get, post, routes, uri, FromForm, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
-use super::{human_time, Frame};
+use super::{human_time, Frame, Reply};
 use crate::auth::csrf::{CsrfForm, Submit};
 use crate::auth::local::{FieldErrors, SetPasswordError};
 use crate::auth::{session, CurrentUser, Providers};
 use crate::db::sessions::{self, SessionInfo};
-use crate::db::{now, Db};
+use crate::db::{current_time, Db};
+use crate::domain::{AccountKind, SessionId};
 use crate::error::{Error, Result};
 
 pub fn routes() -> Vec<Route> {
@@ -20,7 +21,7 @@ pub fn routes() -> Vec<Route> {
 
 #[derive(Serialize)]
 struct SessionView {
-    id: i64,
+    id: SessionId,
     browser: String,
     started: String,
     last_seen: String,
@@ -61,7 +62,7 @@ async fn account_page(
     providers: &Providers,
     errors: FieldErrors,
 ) -> Result<Template> {
-    let rows = sessions::list_for_user(&db.0, user.user.id, now()).await?;
+    let rows = sessions::list_for_user(&db.0, user.user.id, current_time()).await?;
     let sessions = rows
         .into_iter()
         .map(|s: SessionInfo| SessionView {
@@ -69,11 +70,13 @@ async fn account_page(
             browser: describe_browser(&s.user_agent),
             started: human_time(s.created_at),
             last_seen: human_time(s.last_seen_at),
-            remember: s.remember != 0,
+            remember: s.remember,
             current: s.id == user.session_id,
         })
         .collect();
-    let local = providers.local().filter(|_| user.user.kind == "local");
+    let local = providers
+        .local()
+        .filter(|_| user.user.kind == AccountKind::Local);
     Ok(Template::render(
         "account.html",
         AccountPage {
@@ -102,18 +105,21 @@ async fn end_session(
     db: &Db,
     cookies: &CookieJar<'_>,
     user: CurrentUser,
-    id: i64,
+    id: SessionId,
     _form: CsrfForm<Submit>,
 ) -> Result<Flash<Redirect>> {
     if id == user.session_id {
         session::end(&db.0, cookies).await?;
-        return Ok(Flash::success(Redirect::to("/"), "You are logged out."));
+        return Ok(Flash::success(
+            Redirect::to(uri!(super::public::index(_))),
+            "You are logged out.",
+        ));
     }
     if !sessions::delete_for_user(&db.0, user.user.id, id).await? {
         return Err(Error::NotFound);
     }
     Ok(Flash::success(
-        Redirect::to("/account"),
+        Redirect::to(uri!(account)),
         "That session has ended.",
     ))
 }
@@ -130,7 +136,7 @@ async fn end_other_sessions(
         1 => "Ended 1 other session.".to_string(),
         n => format!("Ended {n} other sessions."),
     };
-    Ok(Flash::success(Redirect::to("/account"), msg))
+    Ok(Flash::success(Redirect::to(uri!(account)), msg))
 }
 
 #[derive(FromForm)]
@@ -150,9 +156,12 @@ async fn change_password(
     user: CurrentUser,
     providers: &State<Providers>,
     form: CsrfForm<PasswordForm>,
-) -> Result<std::result::Result<Flash<Redirect>, (Status, Template)>> {
+) -> Result<Reply> {
     let form = form.0;
-    let Some(local) = providers.local().filter(|_| user.user.kind == "local") else {
+    let Some(local) = providers
+        .local()
+        .filter(|_| user.user.kind == AccountKind::Local)
+    else {
         return Err(Error::NotFound);
     };
     let mut errors = FieldErrors::new();
@@ -178,11 +187,11 @@ async fn change_password(
     }
     if !errors.is_empty() {
         let page = account_page(db, frame, &user, providers, errors).await?;
-        return Ok(Err((Status::UnprocessableEntity, page)));
+        return Ok(Reply::Page((Status::UnprocessableEntity, page)));
     }
     sessions::delete_others(&db.0, user.user.id, user.session_id).await?;
-    Ok(Ok(Flash::success(
-        Redirect::to("/account"),
+    Ok(Reply::Flash(Flash::success(
+        Redirect::to(uri!(account)),
         "Password changed. Every other session has been logged out.",
     )))
 }

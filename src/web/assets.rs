@@ -28,15 +28,8 @@ pub fn register_templates(
         collect_dir(dir, dir, &mut sources)
             .map_err(|e| format!("template_dir {}: {e}", dir.display()))?;
     }
-    tera.add_raw_templates(sources).map_err(|e| {
-        let mut msg = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            msg.push_str(&format!(": {s}"));
-            source = s.source();
-        }
-        msg
-    })
+    tera.add_raw_templates(sources)
+        .map_err(|e| crate::error::chain(&e))
 }
 
 fn collect_embedded(dir: &Dir<'static>, out: &mut HashMap<String, String>) {

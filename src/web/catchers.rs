@@ -3,7 +3,7 @@
 
 use rocket::http::{Method, Status};
 use rocket::response::Redirect;
-use rocket::{catch, catchers, Catcher, Request};
+use rocket::{catch, catchers, uri, Catcher, Request};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
@@ -26,13 +26,10 @@ struct ErrorPage {
 #[catch(401)]
 fn unauthorized(req: &Request<'_>) -> Redirect {
     if req.method() == Method::Get {
-        let path = req.uri().to_string();
-        let next = rocket::http::RawStr::new(&path)
-            .percent_encode()
-            .to_string();
-        Redirect::to(format!("/login?next={next}"))
+        let next = Some(req.uri().to_string());
+        Redirect::to(uri!(super::login::login_form(next)))
     } else {
-        Redirect::to("/login")
+        Redirect::to(uri!(super::login::login_form(_)))
     }
 }
 

@@ -2,17 +2,17 @@
 
 use rocket::http::Status;
 use rocket::response::{Flash, Redirect};
-use rocket::{get, post, routes, FromForm, Route};
+use rocket::{get, post, routes, uri, FromForm, Route};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
 use super::public::ListItem;
-use super::Frame;
+use super::{Frame, Reply};
 use crate::auth::csrf::{CsrfForm, Submit};
 use crate::auth::local::FieldErrors;
 use crate::auth::CurrentUser;
 use crate::db::posts::{self, NewPost, Post, PostUpdate};
-use crate::db::{now, Db};
+use crate::db::{current_time, Db};
 use crate::error::{Error, Result};
 use crate::render::{markdown_to_html, slug_for};
 
@@ -85,6 +85,8 @@ struct DashboardPage {
     posts: Vec<ListItem>,
     values: PostValues,
     errors: FieldErrors,
+    /// The title field's `maxlength`, the limit `PostForm::check` enforces.
+    title_max: usize,
 }
 
 async fn dashboard_page(
@@ -103,6 +105,7 @@ async fn dashboard_page(
             posts,
             values,
             errors,
+            title_max: TITLE_MAX,
         },
     ))
 }
@@ -122,13 +125,13 @@ async fn create_post(
     frame: Frame,
     user: CurrentUser,
     form: CsrfForm<PostForm>,
-) -> Result<std::result::Result<Flash<Redirect>, (Status, Template)>> {
+) -> Result<Reply> {
     let form = form.0;
     let (title, body) = match form.check() {
         Ok(ok) => ok,
         Err(errors) => {
             let page = dashboard_page(db, frame, &user, form.values(), errors).await?;
-            return Ok(Err((Status::UnprocessableEntity, page)));
+            return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
     };
     let html = markdown_to_html(body);
@@ -138,7 +141,7 @@ async fn create_post(
         body_md: body,
         body_html: &html,
         published: form.publish,
-        now: now(),
+        now: current_time(),
     };
     let slug = posts::insert(&db.0, &new, &slug_for(&title)).await?;
     let msg = if form.publish {
@@ -146,8 +149,8 @@ async fn create_post(
     } else {
         "Saved as a draft; only you can see it."
     };
-    Ok(Ok(Flash::success(
-        Redirect::to(format!("/posts/{slug}")),
+    Ok(Reply::Flash(Flash::success(
+        Redirect::to(uri!(super::public::show_post(slug.as_str()))),
         msg,
     )))
 }
@@ -171,6 +174,8 @@ struct EditPage {
     slug: String,
     values: PostValues,
     errors: FieldErrors,
+    /// As on the dashboard's form.
+    title_max: usize,
 }
 
 #[get("/posts/<slug>/edit")]
@@ -179,7 +184,7 @@ async fn edit_form(db: &Db, frame: Frame, user: CurrentUser, slug: &str) -> Resu
     let values = PostValues {
         title: post.title,
         body: post.body_md,
-        publish: post.published != 0,
+        publish: post.published,
     };
     Ok(Template::render(
         "edit.html",
@@ -188,6 +193,7 @@ async fn edit_form(db: &Db, frame: Frame, user: CurrentUser, slug: &str) -> Resu
             slug: post.slug,
             values,
             errors: FieldErrors::new(),
+            title_max: TITLE_MAX,
         },
     ))
 }
@@ -199,7 +205,7 @@ async fn update_post(
     user: CurrentUser,
     slug: &str,
     form: CsrfForm<PostForm>,
-) -> Result<std::result::Result<Flash<Redirect>, (Status, Template)>> {
+) -> Result<Reply> {
     let form = form.0;
     let post = managed_post(db, &user, slug).await?;
     let (title, body) = match form.check() {
@@ -210,11 +216,10 @@ async fn update_post(
                 slug: post.slug,
                 values: form.values(),
                 errors,
+                title_max: TITLE_MAX,
             };
-            return Ok(Err((
-                Status::UnprocessableEntity,
-                Template::render("edit.html", page),
-            )));
+            let page = Template::render("edit.html", page);
+            return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
     };
     let html = markdown_to_html(body);
@@ -223,11 +228,11 @@ async fn update_post(
         body_md: body,
         body_html: &html,
         published: form.publish,
-        now: now(),
+        now: current_time(),
     };
     posts::update(&db.0, post.id, &update).await?;
-    Ok(Ok(Flash::success(
-        Redirect::to(format!("/posts/{}", post.slug)),
+    Ok(Reply::Flash(Flash::success(
+        Redirect::to(uri!(super::public::show_post(post.slug.as_str()))),
         "Saved.",
     )))
 }
@@ -242,7 +247,53 @@ async fn delete_post(
     let post = managed_post(db, &user, slug).await?;
     posts::delete(&db.0, post.id).await?;
     Ok(Flash::success(
-        Redirect::to("/dashboard"),
+        Redirect::to(uri!(dashboard)),
         format!("Deleted “{}”.", post.title),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::testing::{frame, render};
+
+    /// The browser stops typing where `PostForm::check` would refuse the title: both
+    /// forms take the number from their context, which the handlers fill from TITLE_MAX.
+    #[test]
+    fn the_title_field_allows_what_the_check_allows() {
+        let title_max = 42;
+        let dashboard = DashboardPage {
+            frame: frame(),
+            posts: Vec::new(),
+            values: PostValues::default(),
+            errors: FieldErrors::new(),
+            title_max,
+        };
+        let edit = EditPage {
+            frame: frame(),
+            slug: "a-post".into(),
+            values: PostValues::default(),
+            errors: FieldErrors::new(),
+            title_max,
+        };
+        for html in [
+            render("dashboard.html", &dashboard),
+            render("edit.html", &edit),
+        ] {
+            let title = html
+                .lines()
+                .find(|l| l.contains("id=\"title\""))
+                .expect("a title field");
+            assert!(title.contains("maxlength=\"42\""), "{title}");
+        }
+        let at_limit = PostForm {
+            title: "t".repeat(TITLE_MAX),
+            ..Default::default()
+        };
+        let over = PostForm {
+            title: "t".repeat(TITLE_MAX + 1),
+            ..Default::default()
+        };
+        assert!(at_limit.check().is_ok() && over.check().is_err());
+    }
 }

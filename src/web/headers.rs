@@ -19,10 +19,8 @@ impl Csp {
     pub fn for_config(config: &crate::config::Config) -> Csp {
         let idp = config
             .auth
-            .oidc
-            .as_ref()
-            .filter(|_| config.auth.providers.iter().any(|p| p == "oidc"))
-            .and_then(|o| url::Url::parse(&o.issuer).ok())
+            .active_oidc()
+            .and_then(|o| url::Url::parse(o.issuer.as_str()).ok())
             .map(|u| u.origin().ascii_serialization());
         match idp {
             Some(origin) => Csp(CSP.replace(

@@ -1,12 +1,14 @@
 //! Signup, login and logout.
 
 use rocket::http::{CookieJar, Status};
+use rocket::outcome::try_outcome;
+use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{Flash, Redirect};
-use rocket::{get, post, routes, FromForm, Route, State};
+use rocket::{get, post, routes, uri, FromForm, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
-use super::{local_path, Frame};
+use super::{after_login, local_path, Frame, Reply};
 use crate::auth::csrf::{CsrfForm, CsrfToken, Submit};
 use crate::auth::local::{FieldErrors, NewAccount, SignupError};
 use crate::auth::session::{self, Start};
@@ -14,8 +16,68 @@ use crate::auth::{
     Client, CurrentUser, LoginEntry, LoginError, PasswordAttempt, Providers, UserAgent,
 };
 use crate::config::Config;
-use crate::db::{now, sessions, Db};
+use crate::db::{current_time, sessions, Db};
+use crate::domain::{ProviderId, SessionId, UserId};
 use crate::error::{Error, Result};
+
+/// What logging someone in takes, gathered by one guard so that the handlers that log
+/// people in take it instead of seven guards: the database, the cookie jar, the
+/// configuration and providers, what the request says about the client, and the page
+/// frame for answering with a page. It sets no cookie by itself: a form shown again
+/// adds the CSRF token (`Frame::with_csrf`).
+pub struct LoginContext<'r> {
+    pub db: &'r Db,
+    pub cookies: &'r CookieJar<'r>,
+    pub providers: &'r Providers,
+    pub config: &'r Config,
+    pub client: Client,
+    pub agent: UserAgent,
+    pub frame: Frame,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for LoginContext<'r> {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        let db = try_outcome!(req.guard::<&Db>().await);
+        let providers = try_outcome!(req.guard::<&State<Providers>>().await);
+        let config = try_outcome!(req.guard::<&State<Config>>().await);
+        let client = try_outcome!(req.guard::<Client>().await);
+        let agent = try_outcome!(req.guard::<UserAgent>().await);
+        let frame = try_outcome!(req.guard::<Frame>().await);
+        Outcome::Success(LoginContext {
+            db,
+            cookies: req.cookies(),
+            providers: providers.inner(),
+            config: config.inner(),
+            client,
+            agent,
+            frame,
+        })
+    }
+}
+
+impl LoginContext<'_> {
+    /// Starts a session for `user_id` in this browser (see `session::start`).
+    pub async fn log_in(
+        &self,
+        user_id: UserId,
+        provider: ProviderId,
+        remember: bool,
+    ) -> Result<SessionId> {
+        let start = Start {
+            user_id,
+            provider,
+            remember,
+            user_agent: &self.agent.0,
+            secure: self.client.https,
+            id_token: None,
+            oidc_sid: None,
+        };
+        session::start(&self.db.0, self.cookies, &self.config.auth, start).await
+    }
+}
 
 pub fn routes() -> Vec<Route> {
     routes![login_form, login, signup_form, signup, logout]
@@ -41,10 +103,13 @@ struct LoginPage {
     redirects: Vec<RedirectEntry>,
     values: LoginValues,
     error: Option<String>,
+    /// How long "remember me" keeps one logged in (`auth.remember_days`).
+    remember_days: i64,
 }
 
 fn login_page(
     frame: Frame,
+    config: &Config,
     providers: &Providers,
     values: LoginValues,
     error: Option<String>,
@@ -54,13 +119,10 @@ fn login_page(
     for p in providers.all() {
         match p.login_entry() {
             LoginEntry::PasswordForm => password_form = true,
-            LoginEntry::Redirect { label, href } => {
-                let href = if values.next.is_empty() {
-                    href
-                } else {
-                    format!("{href}?next={}", urlencode(&values.next))
-                };
-                redirects.push(RedirectEntry { label, href })
+            LoginEntry::Redirect { label } => {
+                if let Some(href) = redirect_start(p.id(), &values.next) {
+                    redirects.push(RedirectEntry { label, href })
+                }
             }
         }
     }
@@ -72,56 +134,49 @@ fn login_page(
             redirects,
             values,
             error,
+            remember_days: config.auth.remember_days,
         },
     )
 }
 
-fn urlencode(s: &str) -> String {
-    rocket::http::RawStr::new(s).percent_encode().to_string()
-}
-
-/// Where to go after logging in: `next` if it is a path on this site, else the dashboard.
-pub fn after_login(next: &str) -> String {
-    local_path(next)
-        .filter(|p| *p != "/login")
-        .unwrap_or("/dashboard")
-        .to_string()
-}
-
-#[allow(clippy::large_enum_variant)]
-#[derive(rocket::Responder)]
-enum Page {
-    Template(Template),
-    Redirect(Redirect),
+/// The route that starts a login with a redirect-based provider, carrying `next` when it
+/// is a path on this site. The web layer owns the paths: a provider only says it logs
+/// people in by redirect.
+fn redirect_start(provider: ProviderId, next: &str) -> Option<String> {
+    let next = local_path(next).map(str::to_string);
+    match provider {
+        ProviderId::Oidc => Some(uri!(super::oidc::start_login(next)).to_string()),
+        ProviderId::Local => None,
+    }
 }
 
 #[get("/login?<next>")]
 fn login_form(
     frame: Frame,
     csrf: CsrfToken,
+    config: &State<Config>,
     providers: &State<Providers>,
     user: Option<CurrentUser>,
     next: Option<String>,
-) -> Page {
+) -> Reply {
     let next = next.unwrap_or_default();
     if user.is_some() {
-        return Page::Redirect(Redirect::to(after_login(&next)));
+        return Reply::Redirect(Redirect::to(after_login(&next)));
     }
     // With one redirect-based provider and no password form, go straight to it.
     if let [only] = providers.all() {
-        if let LoginEntry::Redirect { href, .. } = only.login_entry() {
-            let to = match local_path(&next) {
-                Some(n) => format!("{href}?next={}", urlencode(n)),
-                None => href,
-            };
-            return Page::Redirect(Redirect::to(to));
+        if let LoginEntry::Redirect { .. } = only.login_entry() {
+            if let Some(to) = redirect_start(only.id(), &next) {
+                return Reply::Redirect(Redirect::to(to));
+            }
         }
     }
     let values = LoginValues {
         next: local_path(&next).unwrap_or("").to_string(),
         ..Default::default()
     };
-    Page::Template(login_page(frame.with_csrf(csrf), providers, values, None))
+    let page = login_page(frame.with_csrf(csrf), config, providers, values, None);
+    Reply::Page((Status::Ok, page))
 }
 
 #[derive(FromForm)]
@@ -135,21 +190,11 @@ struct LoginForm {
     next: String,
 }
 
-#[allow(clippy::too_many_arguments)]
 #[post("/login", data = "<form>")]
-async fn login(
-    db: &Db,
-    cookies: &CookieJar<'_>,
-    providers: &State<Providers>,
-    config: &State<Config>,
-    client: Client,
-    agent: UserAgent,
-    frame: Frame,
-    csrf: CsrfToken,
-    form: CsrfForm<LoginForm>,
-) -> Result<std::result::Result<Flash<Redirect>, (Status, Template)>> {
+async fn login(ctx: LoginContext<'_>, csrf: CsrfToken, form: CsrfForm<LoginForm>) -> Result<Reply> {
     let form = form.0;
-    let Some(provider) = providers.password_provider() else {
+    let frame = ctx.frame.clone().with_csrf(csrf);
+    let Some(provider) = ctx.providers.password_provider() else {
         return Err(Error::NotFound);
     };
     let values = LoginValues {
@@ -158,15 +203,8 @@ async fn login(
         next: local_path(&form.next).unwrap_or("").to_string(),
     };
     let refuse = |status: Status, msg: String, values: LoginValues| {
-        Ok(Err((
-            status,
-            login_page(
-                frame.clone().with_csrf(csrf.clone()),
-                providers,
-                values,
-                Some(msg),
-            ),
-        )))
+        let page = login_page(frame.clone(), ctx.config, ctx.providers, values, Some(msg));
+        Ok(Reply::Page((status, page)))
     };
     if values.email.is_empty() || form.password.is_empty() {
         return refuse(
@@ -178,9 +216,9 @@ async fn login(
     let attempt = PasswordAttempt {
         email: &form.email,
         password: &form.password,
-        client: client.ip,
+        client: ctx.client.ip,
     };
-    let identity = match provider.authenticate_password(&db.0, attempt).await {
+    let identity = match provider.authenticate_password(&ctx.db.0, attempt).await {
         Ok(identity) => identity,
         Err(LoginError::Invalid) => {
             return refuse(
@@ -199,23 +237,11 @@ async fn login(
         Err(LoginError::Unsupported) => return Err(Error::NotFound),
         Err(LoginError::Internal(e)) => return Err(e),
     };
-    session::start(
-        &db.0,
-        cookies,
-        &config.auth,
-        Start {
-            user_id: identity.user.id,
-            provider: identity.provider,
-            remember: form.remember,
-            user_agent: &agent.0,
-            secure: client.https,
-            ..Default::default()
-        },
-    )
-    .await?;
-    sessions::delete_expired(&db.0, now()).await?;
+    ctx.log_in(identity.user.id, identity.provider, form.remember)
+        .await?;
+    sessions::delete_expired(&ctx.db.0, current_time()).await?;
     let greeting = format!("Welcome back, {}.", identity.user.name);
-    Ok(Ok(Flash::success(
+    Ok(Reply::Flash(Flash::success(
         Redirect::to(after_login(&form.next)),
         greeting,
     )))
@@ -291,21 +317,15 @@ struct SignupForm {
     password: String,
 }
 
-#[allow(clippy::too_many_arguments)]
 #[post("/signup", data = "<form>")]
 async fn signup(
-    db: &Db,
-    cookies: &CookieJar<'_>,
-    providers: &State<Providers>,
-    config: &State<Config>,
-    client: Client,
-    agent: UserAgent,
-    frame: Frame,
+    ctx: LoginContext<'_>,
     csrf: CsrfToken,
     form: CsrfForm<SignupForm>,
-) -> Result<std::result::Result<Flash<Redirect>, (Status, Template)>> {
+) -> Result<Reply> {
     let form = form.0;
-    let frame = frame.with_csrf(csrf);
+    let frame = ctx.frame.clone().with_csrf(csrf);
+    let (config, providers) = (ctx.config, ctx.providers);
     let values = SignupValues {
         email: form.email.trim().to_string(),
         name: form.name.trim().to_string(),
@@ -314,32 +334,27 @@ async fn signup(
         Some(local) if config.auth.signup => local,
         _ => {
             let page = signup_page(frame, config, providers, values, FieldErrors::new());
-            return Ok(Err((Status::Forbidden, page)));
+            return Ok(Reply::Page((Status::Forbidden, page)));
         }
     };
     let account = NewAccount::new(&form.email, &form.name, &form.password);
-    let user = match local.create_account(&db.0, &account, false).await {
+    let user = match local.create_account(&ctx.db.0, &account, false).await {
         Ok(user) => user,
         Err(SignupError::Invalid(errors)) => {
             let page = signup_page(frame, config, providers, values, errors);
-            return Ok(Err((Status::UnprocessableEntity, page)));
+            return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
         Err(SignupError::Internal(e)) => return Err(e),
     };
-    let start = Start {
-        user_id: user.id,
-        provider: "local",
-        remember: false,
-        user_agent: &agent.0,
-        secure: client.https,
-        ..Default::default()
-    };
-    session::start(&db.0, cookies, &config.auth, start).await?;
+    ctx.log_in(user.id, ProviderId::Local, false).await?;
     let welcome = format!(
         "Welcome to {}, {}. Write your first post below.",
         config.site.title, user.name
     );
-    Ok(Ok(Flash::success(Redirect::to("/dashboard"), welcome)))
+    Ok(Reply::Flash(Flash::success(
+        Redirect::to(uri!(super::dashboard::dashboard)),
+        welcome,
+    )))
 }
 
 /// Ends the session (the row and the cookie), then goes where the provider says: for a
@@ -352,18 +367,44 @@ async fn logout(
     user: Option<CurrentUser>,
     _form: CsrfForm<Submit>,
 ) -> Result<Flash<Redirect>> {
-    // Only a session made through the IdP is ended there too, and it needs the ID token.
+    // The provider may end its own session too (an IdP's logout page); only sessions
+    // made through an IdP carry the ID token that asks it to.
     let id_token = match &user {
-        Some(u) if u.provider != "local" => Some(sessions::id_token(&db.0, u.session_id).await?),
-        _ => None,
+        Some(u) => sessions::id_token(&db.0, u.session_id).await?,
+        None => None,
     };
     session::end(&db.0, cookies).await?;
     let mut to = None;
-    if let Some(provider) = user.as_ref().and_then(|u| providers.by_id(&u.provider)) {
+    if let Some(provider) = user.as_ref().and_then(|u| providers.by_id(u.provider)) {
         to = provider.after_logout(id_token.as_deref()).await;
     }
     Ok(Flash::success(
-        Redirect::to(to.unwrap_or_else(|| "/".into())),
+        Redirect::to(to.unwrap_or_else(|| uri!(super::public::index(_)).to_string())),
         "You are logged out.",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::testing::{frame, render};
+
+    #[test]
+    fn the_login_page_states_the_configured_remember_me_lifetime() {
+        for (days, label) in [
+            (7, ">Remember me for 7 days<"),
+            (1, ">Remember me for 1 day<"),
+        ] {
+            let page = LoginPage {
+                frame: frame(),
+                password_form: true,
+                redirects: Vec::new(),
+                values: LoginValues::default(),
+                error: None,
+                remember_days: days,
+            };
+            let html = render("login.html", &page);
+            assert!(html.contains(label), "{label} not in {html}");
+        }
+    }
 }

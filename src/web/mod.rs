@@ -10,9 +10,13 @@ pub mod login;
 pub mod oidc;
 pub mod public;
 
+use rocket::http::Status;
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
-use rocket::Route;
+use rocket::response::{Flash, Redirect};
+use rocket::{uri, Responder, Route};
+use rocket_dyn_templates::Template;
 use serde::Serialize;
+use time::OffsetDateTime;
 
 use crate::auth::csrf;
 use crate::auth::guards::CurrentUser;
@@ -28,6 +32,17 @@ pub fn routes() -> Vec<Route> {
     routes.extend(account::routes());
     routes.extend(assets::routes());
     routes
+}
+
+/// What a handler answers when it may either finish or show a page: a redirect (with a
+/// flash message or without) or a page with its status, such as a form shown again with
+/// its problems. Failures are the `Err` of the `Result` around it.
+#[allow(clippy::large_enum_variant)]
+#[derive(Responder)]
+pub enum Reply {
+    Redirect(Redirect),
+    Flash(Flash<Redirect>),
+    Page((Status, Template)),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,7 +105,7 @@ impl Frame {
             user: user.map(|u| UserView {
                 name: u.user.name,
                 email: u.user.email,
-                is_admin: u.user.is_admin != 0,
+                is_admin: u.user.is_admin,
             }),
             flash,
             signup_open,
@@ -107,6 +122,15 @@ impl<'r> FromRequest<'r> for Frame {
     }
 }
 
+/// Where to go after logging in: `next` if it is a path on this site (other than the
+/// login page), else the dashboard.
+pub fn after_login(next: &str) -> String {
+    match local_path(next) {
+        Some(path) if uri!(login::login_form(_)) != path => path.to_string(),
+        _ => uri!(dashboard::dashboard).to_string(),
+    }
+}
+
 /// `next` when it is a path on this site, else None. Refuses `//host`, backslashes
 /// (browsers read `/\host` as `//host`), control characters and anything not an origin URI.
 pub fn local_path(next: &str) -> Option<&str> {
@@ -119,40 +143,64 @@ pub fn local_path(next: &str) -> Option<&str> {
     ok.then_some(next)
 }
 
-/// "23 Nov 2026" for a unix timestamp.
-pub fn human_date(ts: i64) -> String {
+/// "23 Nov 2026".
+pub fn human_date(t: OffsetDateTime) -> String {
     let format = time::macros::format_description!("[day padding:none] [month repr:short] [year]");
-    time::OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_default()
+    t.format(&format).unwrap_or_default()
 }
 
-/// "23 Nov 2026, 14:05 UTC" for a unix timestamp.
-pub fn human_time(ts: i64) -> String {
+/// "23 Nov 2026, 14:05 UTC".
+pub fn human_time(t: OffsetDateTime) -> String {
     let format = time::macros::format_description!(
         "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
     );
-    time::OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_default()
+    t.format(&format).unwrap_or_default()
 }
 
 /// RFC 3339, for `<time datetime>` and the feed.
-pub fn iso_time(ts: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+pub fn iso_time(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// Rendering the built-in templates without a server, for the tests of page contexts.
+#[cfg(test)]
+pub(crate) mod testing {
+    use rocket_dyn_templates::tera::{Context, Tera};
+    use serde::Serialize;
+
+    use super::Frame;
+
+    /// The frame of an anonymous visitor's page with a form.
+    pub fn frame() -> Frame {
+        Frame {
+            site_title: "quire".into(),
+            user: None,
+            flash: None,
+            csrf_token: Some("token".into()),
+            signup_open: true,
+        }
+    }
+
+    pub fn render(template: &str, page: &impl Serialize) -> String {
+        let mut tera = Tera::default();
+        super::assets::register_templates(&mut tera, None).expect("templates");
+        let context = Context::from_serialize(page).expect("context");
+        tera.render(template, &context).expect("renders")
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::local_path;
+    use super::{after_login, local_path};
+
+    #[test]
+    fn after_login_goes_to_next_unless_it_is_the_login_page_or_off_site() {
+        assert_eq!(after_login("/posts/a?x=1"), "/posts/a?x=1");
+        assert_eq!(after_login("/login"), "/dashboard");
+        assert_eq!(after_login("https://evil.example/"), "/dashboard");
+        assert_eq!(after_login(""), "/dashboard");
+    }
 
     #[test]
     fn only_local_paths_are_kept() {

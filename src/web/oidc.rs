@@ -8,8 +8,7 @@ use rocket::{get, post, routes, FromForm, Responder, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
-use super::login::after_login;
-use super::{local_path, Frame};
+use super::{after_login, local_path, Frame};
 use crate::auth::oidc::{Callback, OidcError, OidcProvider, Pending, LOGIN_TTL};
 use crate::auth::session::{self, Start};
 use crate::auth::{Client, Providers, UserAgent};
@@ -185,12 +184,12 @@ async fn callback(
         &config.auth,
         Start {
             user_id: login.identity.user.id,
-            provider: "oidc",
+            provider: login.identity.provider,
+            remember: false,
             user_agent: &agent.0,
             secure: client.https,
-            id_token: &login.id_token,
-            oidc_sid: &login.sid,
-            ..Default::default()
+            id_token: Some(&login.id_token),
+            oidc_sid: Some(&login.sid),
         },
     )
     .await?;

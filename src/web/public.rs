@@ -6,6 +6,7 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{get, routes, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
+use time::OffsetDateTime;
 
 use super::{human_date, iso_time, Frame};
 use crate::auth::guards::CurrentUser;
@@ -41,7 +42,7 @@ impl From<&PostSummary> for ListItem {
             author_name: p.author_name.clone(),
             date: human_date(ts),
             date_iso: iso_time(ts),
-            published: p.published != 0,
+            published: p.published,
         }
     }
 }
@@ -106,7 +107,7 @@ async fn show_post(
     let post = posts::by_slug(&db.0, slug).await?.ok_or(Error::NotFound)?;
     let is_author = user.as_ref().is_some_and(|u| u.user.id == post.author_id);
     // A draft does not exist for anyone but its author.
-    if !post.is_published() && !is_author {
+    if !post.published && !is_author {
         return Err(Error::NotFound);
     }
     let ts = post.shown_date();
@@ -121,7 +122,7 @@ async fn show_post(
             date: human_date(ts),
             date_iso: iso_time(ts),
             html: post.body_html,
-            published: post.published != 0,
+            published: post.published,
         },
     ))
 }
@@ -137,7 +138,8 @@ impl<'r> FromRequest<'r> for BaseUrl {
         let configured = req
             .rocket()
             .state::<Config>()
-            .and_then(|c| c.site.url.clone());
+            .and_then(|c| c.site.url.as_ref())
+            .map(|u| u.as_str().to_string());
         let base = configured.unwrap_or_else(|| {
             let scheme = if crate::auth::Client::of(req).https {
                 "https"
@@ -158,9 +160,13 @@ impl<'r> FromRequest<'r> for BaseUrl {
 async fn feed(db: &Db, config: &State<Config>, base: BaseUrl) -> Result<(ContentType, String)> {
     let rows = posts::list_published(&db.0, PAGE_SIZE, 0).await?;
     let base = base.0;
-    let updated = rows.iter().map(|p| p.updated_at).max().unwrap_or(0);
-    let to_time = |ts: i64| {
-        chrono::DateTime::from_timestamp(ts, 0)
+    let updated = rows
+        .iter()
+        .map(|p| p.updated_at)
+        .max()
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let to_time = |t: OffsetDateTime| {
+        chrono::DateTime::from_timestamp(t.unix_timestamp(), 0)
             .unwrap_or_default()
             .fixed_offset()
     };
@@ -172,7 +178,7 @@ async fn feed(db: &Db, config: &State<Config>, base: BaseUrl) -> Result<(Content
                 id: url.clone(),
                 title: Text::plain(p.title.clone()),
                 updated: to_time(p.updated_at),
-                published: Some(to_time(p.published_at)),
+                published: p.published_at.map(to_time),
                 authors: vec![Person {
                     name: p.author_name.clone(),
                     ..Default::default()
@@ -183,7 +189,7 @@ async fn feed(db: &Db, config: &State<Config>, base: BaseUrl) -> Result<(Content
                     ..Default::default()
                 }],
                 content: Some(Content {
-                    value: Some(p.body_html.clone()),
+                    value: p.body_html.clone(),
                     content_type: Some("html".into()),
                     ..Default::default()
                 }),
