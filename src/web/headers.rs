@@ -22,8 +22,7 @@ impl Csp {
             .oidc
             .as_ref()
             .filter(|_| config.auth.providers.iter().any(|p| p == "oidc"))
-            .and_then(|o| url::Url::parse(&o.issuer).ok())
-            .map(|u| u.origin().ascii_serialization());
+            .map(|o| o.issuer.url().origin().ascii_serialization());
         match idp {
             Some(origin) => Csp(CSP.replace(
                 "form-action 'self'",

@@ -4,7 +4,7 @@
 use rocket::form::Form;
 use rocket::http::{Cookie, CookieJar, Header, SameSite, Status};
 use rocket::response::{Flash, Redirect};
-use rocket::{get, post, routes, FromForm, Responder, Route, State};
+use rocket::{get, post, routes, uri, FromForm, Responder, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
@@ -22,6 +22,24 @@ pub const PENDING_COOKIE: &str = "quire_oidc";
 
 pub fn routes() -> Vec<Route> {
     routes![start_login, callback, backchannel_logout]
+}
+
+/// Where a login through the provider starts (the login page's button).
+pub fn login_path() -> String {
+    uri!(start_login(next = _)).to_string()
+}
+
+/// The path of the callback, which `auth.oidc.redirect_url` must name.
+pub fn callback_path() -> String {
+    uri!(callback(params = _)).path().to_string()
+}
+
+/// The callback's parameters are the provider's to set, never ours.
+impl rocket::http::uri::fmt::Ignorable<rocket::http::uri::fmt::Query> for Callback {}
+
+/// The path the provider posts back-channel logout tokens to.
+pub fn backchannel_logout_path() -> String {
+    uri!(backchannel_logout).path().to_string()
 }
 
 #[derive(Serialize)]
@@ -87,13 +105,8 @@ fn error_page(frame: Frame, oidc: &OidcProvider, err: OidcError, next: &str) -> 
     };
     log::warn!("OIDC login failed: {err}");
     let retry_href = match local_path(next) {
-        Some(n) if !n.is_empty() => {
-            format!(
-                "/login/oidc?next={}",
-                rocket::http::RawStr::new(n).percent_encode()
-            )
-        }
-        _ => "/login/oidc".to_string(),
+        Some(n) if !n.is_empty() => uri!(start_login(next = Some(n))).to_string(),
+        _ => login_path(),
     };
     let page = ErrorPage {
         frame,
