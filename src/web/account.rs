@@ -96,18 +96,31 @@ async fn account(
     account_page(db, frame, &user, providers, FieldErrors::new()).await
 }
 
-/// Ends one of the user's sessions; ending the current one logs out here.
+/// Ends one of the user's sessions; ending the current one logs out here, and at the
+/// provider for a session made through it, as /logout does.
 #[post("/account/sessions/<id>/end", data = "<_form>")]
 async fn end_session(
     db: &Db,
     cookies: &CookieJar<'_>,
+    providers: &State<Providers>,
     user: CurrentUser,
     id: i64,
     _form: CsrfForm<Submit>,
 ) -> Result<Flash<Redirect>> {
     if id == user.session_id {
+        let id_token = match user.provider.as_str() {
+            "local" => None,
+            _ => Some(sessions::id_token(&db.0, user.session_id).await?),
+        };
         session::end(&db.0, cookies).await?;
-        return Ok(Flash::success(Redirect::to("/"), "You are logged out."));
+        let to = match providers.by_id(&user.provider) {
+            Some(provider) => provider.after_logout(id_token.as_deref()).await,
+            None => None,
+        };
+        return Ok(Flash::success(
+            Redirect::to(to.unwrap_or_else(|| "/".into())),
+            "You are logged out.",
+        ));
     }
     if !sessions::delete_for_user(&db.0, user.user.id, id).await? {
         return Err(Error::NotFound);

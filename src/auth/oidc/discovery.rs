@@ -1,5 +1,7 @@
 //! The provider's discovery document and its signing keys: fetched on first use, cached,
 //! refreshed hourly, and the keys refetched when a token names a key id we do not know.
+//! One request at a time goes to the provider for them, and a failure is remembered for
+//! a few seconds, so a provider that is down or slow is not stampeded by every login.
 
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
@@ -16,6 +18,8 @@ use crate::db::now;
 
 /// Discovery is refreshed after this long.
 const DISCOVERY_TTL: i64 = 60 * 60;
+/// A failed discovery is answered from memory for this long before it is tried again.
+pub const DISCOVERY_RETRY: i64 = 5;
 /// An unknown key id refetches the JWKS at most this often (a forged kid must not let
 /// anyone make us hammer the IdP).
 const JWKS_REFETCH_EVERY: i64 = 30;
@@ -56,7 +60,31 @@ struct Discovered {
 #[derive(Default)]
 pub(super) struct Cache {
     current: RwLock<Option<Discovered>>,
+    /// Held by the one request that is fetching discovery.
+    refresh: Mutex<()>,
+    /// When discovery last failed, and why.
+    failure: std::sync::Mutex<Option<(i64, String)>>,
     last_jwks_fetch: Mutex<i64>,
+}
+
+impl Cache {
+    async fn cached(&self) -> Option<(Metadata, bool)> {
+        let current = self.current.read().await;
+        let d = current.as_ref()?;
+        Some((d.metadata.clone(), now() - d.fetched_at < DISCOVERY_TTL))
+    }
+
+    fn recent_failure(&self) -> Option<String> {
+        let failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        failure
+            .as_ref()
+            .filter(|(at, _)| now() - at < DISCOVERY_RETRY)
+            .map(|(_, why)| why.clone())
+    }
+
+    fn set_failure(&self, failure: Option<String>) {
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = failure.map(|f| (now(), f));
+    }
 }
 
 impl OidcProvider {
@@ -120,30 +148,50 @@ impl OidcProvider {
             .map_err(|e| OidcError::Unavailable(format!("GET {url}: not JSON: {e}")))
     }
 
-    /// The provider's metadata, from the cache while fresh.
+    /// The provider's metadata, from the cache while fresh. When it is not, one request
+    /// fetches it while the others wait for that result (or, holding a stale copy, use
+    /// it meanwhile); a failure is answered from memory for `DISCOVERY_RETRY` seconds.
     pub async fn metadata(&self) -> Result<Metadata, OidcError> {
         let cache = &self.discovery;
-        if let Some(d) = cache.current.read().await.as_ref() {
-            if now() - d.fetched_at < DISCOVERY_TTL {
-                return Ok(d.metadata.clone());
-            }
+        let stale = match cache.cached().await {
+            Some((metadata, true)) => return Ok(metadata),
+            Some((metadata, false)) => Some(metadata),
+            None => None,
+        };
+        let _refreshing = match (cache.refresh.try_lock(), &stale) {
+            (Ok(guard), _) => guard,
+            (Err(_), Some(stale)) => return Ok(stale.clone()),
+            (Err(_), None) => cache.refresh.lock().await,
+        };
+        // Another request may have fetched, or failed, while this one waited.
+        if let Some((metadata, true)) = cache.cached().await {
+            return Ok(metadata);
         }
-        match self.discover().await {
-            Ok(metadata) => {
-                *cache.current.write().await = Some(Discovered {
-                    metadata: metadata.clone(),
-                    fetched_at: now(),
-                });
-                Ok(metadata)
-            }
-            Err(e) => {
-                // A stale document beats none while the IdP is briefly unreachable.
-                if let Some(d) = cache.current.read().await.as_ref() {
-                    log::warn!("OIDC discovery refresh failed, using the cached document: {e}");
-                    return Ok(d.metadata.clone());
+        let result = match cache.recent_failure() {
+            Some(why) => Err(OidcError::Unavailable(why)),
+            None => {
+                let fetched = self.discover().await;
+                match &fetched {
+                    Ok(metadata) => {
+                        *cache.current.write().await = Some(Discovered {
+                            metadata: metadata.clone(),
+                            fetched_at: now(),
+                        });
+                        cache.set_failure(None);
+                    }
+                    Err(e) => cache.set_failure(Some(unavailable_reason(e))),
                 }
-                Err(e)
+                fetched
             }
+        };
+        match (result, stale) {
+            (Ok(metadata), _) => Ok(metadata),
+            // A stale document beats none while the IdP is briefly unreachable.
+            (Err(e), Some(stale)) => {
+                log::warn!("OIDC discovery refresh failed, using the cached document: {e}");
+                Ok(stale)
+            }
+            (Err(e), None) => Err(e),
         }
     }
 
@@ -214,5 +262,13 @@ impl OidcProvider {
         } else {
             Err("bad signature".into())
         }
+    }
+}
+
+/// What a failed discovery said, to repeat while it is remembered.
+fn unavailable_reason(e: &OidcError) -> String {
+    match e {
+        OidcError::Unavailable(why) => why.clone(),
+        other => other.to_string(),
     }
 }

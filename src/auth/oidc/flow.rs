@@ -8,6 +8,8 @@ use openidconnect::{
     Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, Scope,
     SignatureVerificationError, TokenResponse,
 };
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -16,12 +18,21 @@ use super::claims::Profile;
 use super::{
     constant_eq, describe_error, jwt_payload, Metadata, OidcClient, OidcError, OidcProvider, SKEW,
 };
+use crate::auth::local::client_key;
 use crate::auth::Identity;
+use crate::db::oidc_sessions::Tokens;
 use crate::db::users::{self, OidcIdentity};
-use crate::db::{now, used_once, Pool};
+use crate::db::{now, rate, used_once, Pool};
 
 /// How long a login may take between leaving for the IdP and coming back.
 pub const LOGIN_TTL: i64 = 10 * 60;
+/// Logins one client (an address, an IPv6 /64) may start per `RATE_WINDOW`: loose, so
+/// an office behind one NAT is not held up, yet bounded.
+pub const START_LIMIT: i64 = 100;
+/// Codes from one client the token endpoint may refuse per `RATE_WINDOW`, so nobody can
+/// make quire hammer the provider with junk; codes it accepts are not counted.
+pub const CODE_LIMIT: i64 = 30;
+pub const RATE_WINDOW: i64 = 15 * 60;
 
 /// What travels in the short-lived pre-login cookie: everything needed to finish the
 /// login, so any instance can finish a login another one started.
@@ -48,12 +59,23 @@ pub struct OidcLogin {
     pub identity: Identity,
     pub id_token: String,
     pub sid: String,
+    /// What re-checking the session's claims later needs.
+    pub tokens: Tokens,
 }
 
 impl OidcProvider {
     /// Starts a login: the URL to send the browser to, and what to keep in the
-    /// pre-login cookie.
-    pub async fn begin(&self, next: &str) -> Result<(String, Pending), OidcError> {
+    /// pre-login cookie. `Throttled` once `client` started `START_LIMIT` lately.
+    pub async fn begin(
+        &self,
+        db: &Pool,
+        client: IpAddr,
+        next: &str,
+    ) -> Result<(String, Pending), OidcError> {
+        let key = format!("oidc-start:{}", client_key(client));
+        if rate::hit(db, &key, now(), RATE_WINDOW).await? > START_LIMIT {
+            return Err(OidcError::Throttled);
+        }
         let metadata = self.metadata().await?;
         let client = self.client(&metadata);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -79,23 +101,23 @@ impl OidcProvider {
     }
 
     /// Finishes a login from the callback's parameters and the pre-login cookie.
+    /// An error in the callback counts only with this login's state: anyone can send
+    /// a browser to the callback with an error of their choosing.
     pub async fn complete(
         &self,
         db: &Pool,
+        client: IpAddr,
         callback: &Callback,
         pending: &Pending,
     ) -> Result<OidcLogin, OidcError> {
-        if let Some(error) = &callback.error {
-            return Err(OidcError::Idp {
-                error: error.clone(),
-                description: callback.error_description.clone().unwrap_or_default(),
-            });
-        }
         let state = callback.state.as_deref().unwrap_or("");
         if !constant_eq(state, &pending.state) {
             return Err(OidcError::Failed(
                 "state does not match the login this browser started".into(),
             ));
+        }
+        if let Some(error) = &callback.error {
+            return Err(OidcError::idp(error, callback.error_description.as_deref()));
         }
         if now() - pending.created_at > LOGIN_TTL {
             return Err(OidcError::Failed("the login took too long".into()));
@@ -116,6 +138,11 @@ impl OidcProvider {
             ));
         }
 
+        let code_key = format!("oidc-code:{}", client_key(client));
+        if rate::hit(db, &code_key, now(), RATE_WINDOW).await? > CODE_LIMIT {
+            return Err(OidcError::Throttled);
+        }
+
         let mut metadata = self.metadata().await?;
         let auth_type = Self::auth_type(&metadata).map_err(OidcError::Failed)?;
         let userinfo_url = metadata.userinfo_endpoint().map(|u| u.url().to_string());
@@ -132,6 +159,16 @@ impl OidcProvider {
                 }
                 e => OidcError::Failed(format!("token endpoint: {}", describe_error(&e))),
             })?;
+        // The provider took the code: whatever follows, it was not junk.
+        rate::refund(db, &code_key).await?;
+        let tokens = Tokens {
+            oidc_refresh_token: token
+                .refresh_token()
+                .map(|t| t.secret().clone())
+                .unwrap_or_default(),
+            oidc_access_token: token.access_token().secret().clone(),
+            oidc_access_expires_at: token.expires_in().map_or(0, |d| now() + d.as_secs() as i64),
+        };
         let id_token: CoreIdToken = token
             .id_token()
             .cloned()
@@ -201,17 +238,7 @@ impl OidcProvider {
         // from userinfo, whose subject must be the ID token's.
         if let Some(url) = userinfo_url {
             let info = self.userinfo(&url, token.access_token().secret()).await?;
-            let info_sub = info.get("sub").and_then(Value::as_str).unwrap_or("");
-            if info_sub != subject {
-                return Err(OidcError::Failed(format!(
-                    "userinfo sub {info_sub:?} differs from the ID token's {subject:?}"
-                )));
-            }
-            if let (Value::Object(into), Value::Object(from)) = (&mut merged, info) {
-                for (k, v) in from {
-                    into.insert(k, v);
-                }
-            }
+            merge_userinfo(&mut merged, info, &subject)?;
         }
 
         let profile = Profile::from_claims(&merged, &self.cfg.groups_claim);
@@ -235,10 +262,11 @@ impl OidcProvider {
             },
             id_token: raw_id_token,
             sid,
+            tokens,
         })
     }
 
-    fn verifier<'a>(&self, client: &'a OidcClient) -> CoreIdTokenVerifier<'a> {
+    pub(super) fn verifier<'a>(&self, client: &'a OidcClient) -> CoreIdTokenVerifier<'a> {
         client
             .id_token_verifier()
             // The client's own algorithm, not whatever the provider's metadata lists.
@@ -267,7 +295,7 @@ impl OidcProvider {
             .cloned()
     }
 
-    async fn userinfo(&self, url: &str, access_token: &str) -> Result<Value, OidcError> {
+    pub(super) async fn userinfo(&self, url: &str, access_token: &str) -> Result<Value, OidcError> {
         let res = self
             .http
             .get(url)
@@ -301,4 +329,24 @@ impl OidcProvider {
         }
         Ok(value)
     }
+}
+
+/// Merges userinfo's claims over the ID token's; its `sub` must be the ID token's.
+pub(super) fn merge_userinfo(
+    claims: &mut Value,
+    info: Value,
+    subject: &str,
+) -> Result<(), OidcError> {
+    let info_sub = info.get("sub").and_then(Value::as_str).unwrap_or("");
+    if info_sub != subject {
+        return Err(OidcError::Failed(format!(
+            "userinfo sub {info_sub:?} differs from the ID token's {subject:?}"
+        )));
+    }
+    if let (Value::Object(into), Value::Object(from)) = (claims, info) {
+        for (k, v) in from {
+            into.insert(k, v);
+        }
+    }
+    Ok(())
 }

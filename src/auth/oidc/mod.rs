@@ -14,6 +14,7 @@ mod discovery;
 mod doctor;
 mod flow;
 mod logout;
+mod recheck;
 
 use std::time::Duration;
 
@@ -23,10 +24,11 @@ use openidconnect::{ClientId, EndpointMaybeSet, EndpointNotSet, EndpointSet, Red
 use serde_json::Value;
 
 pub use claims::{Admission, Policy, Profile};
-pub use discovery::{ExtraMetadata, Metadata};
+pub use discovery::{ExtraMetadata, Metadata, DISCOVERY_RETRY};
 pub use doctor::{Check, CheckStatus, DoctorReport};
-pub use flow::{Callback, OidcLogin, Pending, LOGIN_TTL};
+pub use flow::{Callback, OidcLogin, Pending, CODE_LIMIT, LOGIN_TTL, RATE_WINDOW, START_LIMIT};
 pub use logout::{check_logout_claims, LogoutTarget};
+pub use recheck::Recheck;
 
 use super::{IdentityProvider, LoginEntry};
 use crate::config::OidcConfig;
@@ -52,9 +54,17 @@ pub enum OidcError {
     /// The IdP could not be reached or answered nonsense at discovery.
     #[error("sign-in provider unavailable: {0}")]
     Unavailable(String),
-    /// The IdP reported an error on the callback (access_denied, ...).
-    #[error("the sign-in provider answered {error}: {description}")]
-    Idp { error: String, description: String },
+    /// The callback of this browser's login carried an error (access_denied, ...):
+    /// `code` when it is one of the registered codes, which alone may be shown; the
+    /// description, escaped for the log, is never shown.
+    #[error("the sign-in provider answered {}: {description}", code.unwrap_or("an unregistered error code"))]
+    Idp {
+        code: Option<&'static str>,
+        description: String,
+    },
+    /// Too many logins started, or codes refused, for this client lately.
+    #[error("too many sign-in attempts from this client")]
+    Throttled,
     /// The person proved who they are but may not log in here.
     #[error("refused: {0}")]
     Refused(String),
@@ -63,6 +73,60 @@ pub enum OidcError {
     Failed(String),
     #[error(transparent)]
     Internal(#[from] crate::error::Error),
+}
+
+/// The error codes of OAuth 2.0 (RFC 6749 4.1.2.1) and OpenID Connect Core (3.1.2.6)
+/// an authorization response may carry. Anything else is someone's free text.
+const IDP_ERROR_CODES: &[&str] = &[
+    "access_denied",
+    "invalid_request",
+    "unauthorized_client",
+    "unsupported_response_type",
+    "invalid_scope",
+    "server_error",
+    "temporarily_unavailable",
+    "interaction_required",
+    "login_required",
+    "account_selection_required",
+    "consent_required",
+    "invalid_request_uri",
+    "invalid_request_object",
+    "request_not_supported",
+    "request_uri_not_supported",
+    "registration_not_supported",
+];
+
+impl OidcError {
+    /// The error of an authorization response, from its `error` and
+    /// `error_description` parameters: the code kept only when it is a registered one,
+    /// the rest escaped for the log.
+    pub fn idp(error: &str, description: Option<&str>) -> OidcError {
+        let code = IDP_ERROR_CODES.iter().copied().find(|c| *c == error);
+        let mut description = description.unwrap_or("").to_string();
+        if code.is_none() {
+            description = format!("error={error:?} {description}");
+        }
+        OidcError::Idp {
+            code,
+            description: log_safe(&description),
+        }
+    }
+}
+
+/// `s` fit for one log line: control and bidirectional-override characters escaped (so
+/// nobody can forge log lines or reorder them on screen), at most 500 characters.
+pub fn log_safe(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(500));
+    for c in s.chars().take(500) {
+        let sneaky = c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if sneaky {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl From<sqlx::Error> for OidcError {
