@@ -78,38 +78,63 @@ impl AuthConfig {
     }
 }
 
-/// `[auth.oidc]`: one OpenID Connect provider (Okta, PlusAuth, Keycloak, ...).
+/// `[auth.oidc]`: one OpenID Connect provider (Okta, PlusAuth, Keycloak, ...), parsed
+/// once at launch: URLs as `Url`, the algorithm as an enum, the secret unprintable. A
+/// value that does not parse refuses the configuration with a message naming its key.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(try_from = "RawOidcConfig", into = "RawOidcConfig")]
 pub struct OidcConfig {
-    /// Exactly as the provider's discovery document publishes it (trailing slash included).
-    pub issuer: String,
+    pub issuer: Issuer,
     pub client_id: String,
-    pub client_secret: String,
+    pub client_secret: ClientSecret,
     /// This site's callback, `https://<host>/oidc/callback`, registered at the provider.
-    pub redirect_url: String,
-    #[serde(default = "default_scopes")]
+    pub redirect_url: Url,
     pub scopes: Vec<String>,
     /// The login button reads "Log in with <display_name>".
-    #[serde(default = "default_display_name")]
     pub display_name: String,
     /// When set, only people whose verified email is in one of these domains may log in.
-    #[serde(default)]
     pub allowed_email_domains: Vec<String>,
     /// When set, only members of one of these groups may log in.
-    #[serde(default)]
     pub allowed_groups: Vec<String>,
     /// Members of any of these groups are admins; re-evaluated at every login.
-    #[serde(default)]
     pub admin_groups: Vec<String>,
-    #[serde(default = "default_groups_claim")]
     pub groups_claim: String,
     /// Where the provider sends the browser after logging out there (registered at the
-    /// provider); defaults to this site's home page.
-    #[serde(default)]
-    pub post_logout_redirect_url: Option<String>,
+    /// provider); `None`: this site's home page.
+    pub post_logout_redirect_url: Option<Url>,
     /// The one algorithm ID tokens must be signed with (the client's registered one).
+    pub id_token_signing_alg: IdTokenAlg,
+    /// How often an OIDC session's claims are checked again at the provider; a session
+    /// that cannot be checked ends after this long.
+    pub recheck_minutes: i64,
+}
+
+/// `[auth.oidc]` as written, before parsing.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+struct RawOidcConfig {
+    /// Exactly as the provider's discovery document publishes it (trailing slash included).
+    issuer: String,
+    client_id: String,
+    client_secret: String,
+    redirect_url: String,
+    #[serde(default = "default_scopes")]
+    scopes: Vec<String>,
+    #[serde(default = "default_display_name")]
+    display_name: String,
+    #[serde(default)]
+    allowed_email_domains: Vec<String>,
+    #[serde(default)]
+    allowed_groups: Vec<String>,
+    #[serde(default)]
+    admin_groups: Vec<String>,
+    #[serde(default = "default_groups_claim")]
+    groups_claim: String,
+    #[serde(default)]
+    post_logout_redirect_url: Option<String>,
     #[serde(default = "default_alg")]
-    pub id_token_signing_alg: String,
+    id_token_signing_alg: String,
+    #[serde(default = "default_recheck_minutes")]
+    recheck_minutes: i64,
 }
 
 fn default_scopes() -> Vec<String> {
@@ -122,86 +147,264 @@ fn default_groups_claim() -> String {
     "groups".into()
 }
 fn default_alg() -> String {
-    "RS256".into()
+    IdTokenAlg::RS256.as_str().into()
+}
+fn default_recheck_minutes() -> i64 {
+    15
 }
 
-/// Signature algorithms an ID token may be pinned to: never "none".
-pub const OIDC_ALGS: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "HS256", "HS384",
-    "HS512",
-];
+/// The configured issuer: parsed, and kept exactly as written, because discovery's
+/// `issuer` must equal it byte for byte (a parsed URL would add or keep a trailing slash
+/// on its own terms).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Issuer {
+    url: Url,
+    exact: String,
+}
 
-impl OidcConfig {
-    fn check(&self) -> Result<(), String> {
+impl Issuer {
+    /// The string as configured, for the byte-for-byte comparison and messages.
+    pub fn as_str(&self) -> &str {
+        &self.exact
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+}
+
+impl std::fmt::Display for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.exact)
+    }
+}
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.exact, f)
+    }
+}
+
+/// The client secret. Neither Debug nor Display prints it, so no log line or error
+/// message can carry it; `expose` is for the token endpoint alone.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    pub fn new(secret: impl Into<String>) -> ClientSecret {
+        ClientSecret(secret.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientSecret(<redacted>)")
+    }
+}
+
+impl std::fmt::Display for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Signature algorithms an ID token may be pinned to: there is deliberately no "none".
+#[allow(clippy::upper_case_acronyms)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdTokenAlg {
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    HS256,
+    HS384,
+    HS512,
+}
+
+impl IdTokenAlg {
+    pub const ALL: [IdTokenAlg; 11] = [
+        IdTokenAlg::RS256,
+        IdTokenAlg::RS384,
+        IdTokenAlg::RS512,
+        IdTokenAlg::PS256,
+        IdTokenAlg::PS384,
+        IdTokenAlg::PS512,
+        IdTokenAlg::ES256,
+        IdTokenAlg::ES384,
+        IdTokenAlg::HS256,
+        IdTokenAlg::HS384,
+        IdTokenAlg::HS512,
+    ];
+
+    /// The JOSE name ("RS256"), as JWT headers carry it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdTokenAlg::RS256 => "RS256",
+            IdTokenAlg::RS384 => "RS384",
+            IdTokenAlg::RS512 => "RS512",
+            IdTokenAlg::PS256 => "PS256",
+            IdTokenAlg::PS384 => "PS384",
+            IdTokenAlg::PS512 => "PS512",
+            IdTokenAlg::ES256 => "ES256",
+            IdTokenAlg::ES384 => "ES384",
+            IdTokenAlg::HS256 => "HS256",
+            IdTokenAlg::HS384 => "HS384",
+            IdTokenAlg::HS512 => "HS512",
+        }
+    }
+}
+
+impl std::str::FromStr for IdTokenAlg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<IdTokenAlg, String> {
+        IdTokenAlg::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = IdTokenAlg::ALL.iter().map(|a| a.as_str()).collect();
+                format!("{s:?} is not one of {}", names.join(", "))
+            })
+    }
+}
+
+impl std::fmt::Display for IdTokenAlg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<RawOidcConfig> for OidcConfig {
+    type Error = String;
+
+    fn try_from(raw: RawOidcConfig) -> Result<OidcConfig, String> {
         for (key, v) in [
-            ("issuer", &self.issuer),
-            ("client_id", &self.client_id),
-            ("client_secret", &self.client_secret),
-            ("redirect_url", &self.redirect_url),
+            ("issuer", &raw.issuer),
+            ("client_id", &raw.client_id),
+            ("client_secret", &raw.client_secret),
+            ("redirect_url", &raw.redirect_url),
         ] {
             if v.trim().is_empty() {
                 return Err(format!("auth.oidc.{key}: must be set"));
             }
         }
-        let issuer = url::Url::parse(&self.issuer)
-            .map_err(|e| format!("auth.oidc.issuer: not a URL ({e}): {:?}", self.issuer))?;
+        let issuer = Url::parse(&raw.issuer)
+            .map_err(|e| format!("auth.oidc.issuer: not a URL ({e}): {:?}", raw.issuer))?;
         if issuer.scheme() != "https" && !is_loopback(&issuer) {
             return Err(format!(
                 "auth.oidc.issuer: must be https (http only on loopback), got {:?}",
-                self.issuer
+                raw.issuer
             ));
         }
-        let redirect = url::Url::parse(&self.redirect_url).map_err(|e| {
+        let redirect_url = Url::parse(&raw.redirect_url).map_err(|e| {
             format!(
                 "auth.oidc.redirect_url: not a URL ({e}): {:?}",
-                self.redirect_url
+                raw.redirect_url
             )
         })?;
-        if redirect.path() != "/oidc/callback" || redirect.query().is_some() {
+        let callback = crate::web::paths::OIDC_CALLBACK;
+        if redirect_url.path() != callback || redirect_url.query().is_some() {
             return Err(format!(
-                "auth.oidc.redirect_url: must end in /oidc/callback (quire's callback route), got {:?}",
-                self.redirect_url
+                "auth.oidc.redirect_url: must end in {callback} (quire's callback route), got {:?}",
+                raw.redirect_url
             ));
         }
-        if let Some(p) = &self.post_logout_redirect_url {
-            url::Url::parse(p).map_err(|e| {
-                format!("auth.oidc.post_logout_redirect_url: not a URL ({e}): {p:?}")
-            })?;
-        }
-        if !self.scopes.iter().any(|s| s == "openid") {
+        let post_logout_redirect_url = raw
+            .post_logout_redirect_url
+            .as_deref()
+            .map(|p| {
+                Url::parse(p).map_err(|e| {
+                    format!("auth.oidc.post_logout_redirect_url: not a URL ({e}): {p:?}")
+                })
+            })
+            .transpose()?;
+        if !raw.scopes.iter().any(|s| s == "openid") {
             return Err("auth.oidc.scopes: must include \"openid\"".into());
         }
-        if !OIDC_ALGS.contains(&self.id_token_signing_alg.as_str()) {
-            return Err(format!(
-                "auth.oidc.id_token_signing_alg: {:?} is not one of {}",
-                self.id_token_signing_alg,
-                OIDC_ALGS.join(", ")
-            ));
-        }
-        if self.groups_claim.trim().is_empty() {
+        let id_token_signing_alg = raw
+            .id_token_signing_alg
+            .parse()
+            .map_err(|e| format!("auth.oidc.id_token_signing_alg: {e}"))?;
+        if raw.groups_claim.trim().is_empty() {
             return Err("auth.oidc.groups_claim: must not be empty".into());
         }
-        Ok(())
-    }
-
-    /// Where the provider should send the browser after logout.
-    pub fn post_logout_url(&self) -> String {
-        self.post_logout_redirect_url.clone().unwrap_or_else(|| {
-            url::Url::parse(&self.redirect_url)
-                .map(|u| u.origin().ascii_serialization() + "/")
-                .unwrap_or_default()
+        if raw.recheck_minutes <= 0 {
+            return Err("auth.oidc.recheck_minutes: must be positive".into());
+        }
+        Ok(OidcConfig {
+            issuer: Issuer {
+                url: issuer,
+                exact: raw.issuer,
+            },
+            client_id: raw.client_id,
+            client_secret: ClientSecret(raw.client_secret),
+            redirect_url,
+            scopes: raw.scopes,
+            display_name: raw.display_name,
+            allowed_email_domains: raw.allowed_email_domains,
+            allowed_groups: raw.allowed_groups,
+            admin_groups: raw.admin_groups,
+            groups_claim: raw.groups_claim,
+            post_logout_redirect_url,
+            id_token_signing_alg,
+            recheck_minutes: raw.recheck_minutes,
         })
-    }
-
-    /// The back-channel logout URI to register at the provider.
-    pub fn backchannel_logout_url(&self) -> String {
-        url::Url::parse(&self.redirect_url)
-            .map(|u| u.origin().ascii_serialization() + "/oidc/backchannel-logout")
-            .unwrap_or_default()
     }
 }
 
-fn is_loopback(url: &url::Url) -> bool {
+impl From<OidcConfig> for RawOidcConfig {
+    fn from(c: OidcConfig) -> RawOidcConfig {
+        RawOidcConfig {
+            issuer: c.issuer.exact,
+            client_id: c.client_id,
+            client_secret: c.client_secret.0,
+            redirect_url: c.redirect_url.into(),
+            scopes: c.scopes,
+            display_name: c.display_name,
+            allowed_email_domains: c.allowed_email_domains,
+            allowed_groups: c.allowed_groups,
+            admin_groups: c.admin_groups,
+            groups_claim: c.groups_claim,
+            post_logout_redirect_url: c.post_logout_redirect_url.map(Into::into),
+            id_token_signing_alg: c.id_token_signing_alg.as_str().into(),
+            recheck_minutes: c.recheck_minutes,
+        }
+    }
+}
+
+impl OidcConfig {
+    /// This site's URL for a path of its own (from the web layer's routes), on the
+    /// origin of `redirect_url`, the one public origin the provider knows.
+    fn site_url(&self, path: &str) -> Url {
+        let mut url = self.redirect_url.clone();
+        url.set_path(path);
+        url.set_query(None);
+        url.set_fragment(None);
+        url
+    }
+
+    /// Where the provider should send the browser after logout.
+    pub fn post_logout_url(&self) -> Url {
+        self.post_logout_redirect_url
+            .clone()
+            .unwrap_or_else(|| self.site_url(crate::web::paths::HOME))
+    }
+
+    /// The back-channel logout URI to register at the provider.
+    pub fn backchannel_logout_url(&self) -> Url {
+        self.site_url(crate::web::paths::OIDC_BACKCHANNEL_LOGOUT)
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -270,11 +473,8 @@ impl Config {
         if a.providers.is_empty() {
             return Err("auth.providers: name at least one of \"local\", \"oidc\"".into());
         }
-        if a.uses(ProviderId::Oidc) {
-            match &a.oidc {
-                Some(oidc) => oidc.check()?,
-                None => return Err("auth.oidc: required when auth.providers names \"oidc\"".into()),
-            }
+        if a.uses(ProviderId::Oidc) && a.oidc.is_none() {
+            return Err("auth.oidc: required when auth.providers names \"oidc\"".into());
         }
         if a.password_min_length < PASSWORD_MIN_FLOOR {
             return Err(format!(

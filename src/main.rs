@@ -80,10 +80,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             let provider = quire::auth::oidc::OidcProvider::new(oidc)?;
             let report = provider.doctor().await;
-            for line in &report.lines {
-                println!("{line}");
-            }
-            if report.ready {
+            print_doctor(&report);
+            if report.ready() {
                 println!("\nready: people can log in through {}", oidc.display_name);
                 Ok(())
             } else {
@@ -133,6 +131,29 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!("password changed for {email}; {ended} session(s) ended");
             Ok(())
+        }
+    }
+}
+
+/// Prints `quire doctor`'s findings: one aligned line each, failures and warnings
+/// flagged, then what to register at the provider.
+fn print_doctor(report: &quire::auth::oidc::DoctorReport) {
+    use quire::auth::oidc::CheckStatus;
+    for check in &report.checks {
+        match check.status {
+            CheckStatus::Ok => {
+                let label = format!("{}:", check.label);
+                println!("{label:<22} {}", check.detail);
+            }
+            CheckStatus::Warn => println!("WARN  {}: {}", check.label, check.detail),
+            CheckStatus::Fail => println!("FAIL  {}: {}", check.label, check.detail),
+        }
+    }
+    if !report.register.is_empty() {
+        println!("\nRegister at the provider:");
+        for (what, uri) in &report.register {
+            let what = format!("{what}:");
+            println!("  {what:<26} {uri}");
         }
     }
 }

@@ -10,6 +10,7 @@ mod csrf;
 mod instances;
 mod login;
 mod oidc_accounts;
+mod oidc_hardening;
 mod oidc_login;
 mod op_selftest;
 mod outage;

@@ -461,8 +461,12 @@ async fn an_idp_down_at_start_does_not_stop_the_blog_and_login_works_once_it_is_
     assert!(app.cookie("quire_oidc").is_none());
     assert_eq!(app.get("/dashboard").await.status(), Status::SeeOther);
 
-    // The same quire, once the OP is back.
+    // The same quire, once the OP is back and the failure is no longer remembered.
     let op = TestOp::start_on(port).await;
+    rocket::tokio::time::sleep(std::time::Duration::from_millis(
+        quire::auth::oidc::DISCOVERY_RETRY as u64 * 1000 + 500,
+    ))
+    .await;
     let page = logged_in(&app, Some("/account")).await;
     assert!(page.contains("Welcome, Op User."), "{page}");
     assert_eq!(op.discovery_fetches(), 1);

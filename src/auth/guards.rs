@@ -4,7 +4,8 @@ use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket_db_pools::Database;
 
-use super::session;
+use super::oidc::Recheck;
+use super::{session, Providers};
 use crate::config::Config;
 use crate::db::users::User;
 use crate::db::Db;
@@ -34,7 +35,23 @@ async fn lookup(req: &Request<'_>) -> Result<Option<CurrentUser>, ()> {
         .local_cache_async(async {
             let db = Db::fetch(req.rocket()).ok_or(())?;
             let config = req.rocket().state::<Config>().ok_or(())?;
-            match session::current(db, req.cookies(), &config.auth).await {
+            let found = session::current(db, req.cookies(), &config.auth).await;
+            // OIDC sessions are re-checked at the provider every `recheck_minutes`;
+            // when that changed something, read the session again.
+            let found = match (
+                found,
+                req.rocket().state::<Providers>().and_then(|p| p.oidc()),
+            ) {
+                (Ok(Some(s)), Some(oidc)) if s.provider == ProviderId::Oidc => {
+                    match oidc.recheck(db, s.session_id).await {
+                        Ok(Recheck::NotDue) => Ok(Some(s)),
+                        Ok(_) => session::current(db, req.cookies(), &config.auth).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                (found, _) => found,
+            };
+            match found {
                 Ok(found) => Ok(found.map(|s| CurrentUser {
                     user: s.user,
                     session_id: s.session_id,

@@ -185,7 +185,7 @@ pub enum SetPasswordError {
 
 /// Throttle key of a client: the address, or its /64 for IPv6, where one host
 /// commonly holds the whole prefix.
-fn client_key(ip: IpAddr) -> String {
+pub(crate) fn client_key(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => format!("ip:{v4}"),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

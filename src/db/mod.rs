@@ -1,7 +1,9 @@
 //! The only place with SQL. Every query goes through one `sqlx::AnyPool`, so the same
 //! functions serve SQLite and PostgreSQL; see `migrations/` for the paired schemas.
 
+pub mod oidc_sessions;
 pub mod posts;
+pub mod rate;
 pub mod sessions;
 pub mod sqlite;
 pub mod throttle;

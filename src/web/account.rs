@@ -99,19 +99,28 @@ async fn account(
     account_page(db, frame, &user, providers, FieldErrors::new()).await
 }
 
-/// Ends one of the user's sessions; ending the current one logs out here.
+/// Ends one of the user's sessions; ending the current one logs out here, and at the
+/// provider for a session made through it, as /logout does.
 #[post("/account/sessions/<id>/end", data = "<_form>")]
 async fn end_session(
     db: &Db,
     cookies: &CookieJar<'_>,
+    providers: &State<Providers>,
     user: CurrentUser,
     id: SessionId,
     _form: CsrfForm<Submit>,
 ) -> Result<Flash<Redirect>> {
     if id == user.session_id {
+        // As /logout: only sessions made through an IdP carry the ID token that ends
+        // its session too.
+        let id_token = sessions::id_token(&db.0, user.session_id).await?;
         session::end(&db.0, cookies).await?;
+        let to = match providers.by_id(user.provider) {
+            Some(provider) => provider.after_logout(id_token.as_deref()).await,
+            None => None,
+        };
         return Ok(Flash::success(
-            Redirect::to(uri!(super::public::index(_))),
+            Redirect::to(to.unwrap_or_else(|| uri!(super::public::index(_)).to_string())),
             "You are logged out.",
         ));
     }

@@ -20,8 +20,7 @@ impl Csp {
         let idp = config
             .auth
             .active_oidc()
-            .and_then(|o| url::Url::parse(o.issuer.as_str()).ok())
-            .map(|u| u.origin().ascii_serialization());
+            .map(|o| o.issuer.url().origin().ascii_serialization());
         match idp {
             Some(origin) => Csp(CSP.replace(
                 "form-action 'self'",

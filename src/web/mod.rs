@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod headers;
 pub mod login;
 pub mod oidc;
+pub mod paths;
 pub mod public;
 
 use rocket::http::Status;

@@ -4,16 +4,16 @@
 use rocket::form::Form;
 use rocket::http::{Cookie, CookieJar, Header, SameSite, Status};
 use rocket::response::{Flash, Redirect};
-use rocket::{get, post, routes, FromForm, Responder, Route, State};
+use rocket::{get, post, routes, uri, FromForm, Responder, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
 use super::{after_login, local_path, Frame};
-use crate::auth::oidc::{Callback, OidcError, OidcProvider, Pending, LOGIN_TTL};
+use crate::auth::oidc::{log_safe, Callback, OidcError, OidcProvider, Pending, LOGIN_TTL};
 use crate::auth::session::{self, Start};
 use crate::auth::{Client, Providers, UserAgent};
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{now, oidc_sessions, Db};
 use crate::error::{Error, Result};
 
 /// The pre-login cookie: state, nonce, PKCE verifier and `next`, encrypted.
@@ -21,6 +21,24 @@ pub const PENDING_COOKIE: &str = "quire_oidc";
 
 pub fn routes() -> Vec<Route> {
     routes![start_login, callback, backchannel_logout]
+}
+
+/// Where a login through the provider starts (the login page's button).
+pub fn login_path() -> String {
+    uri!(start_login(next = _)).to_string()
+}
+
+/// The path of the callback, which `auth.oidc.redirect_url` must name.
+pub fn callback_path() -> String {
+    uri!(callback(params = _)).path().to_string()
+}
+
+/// The callback's parameters are the provider's to set, never ours.
+impl rocket::http::uri::fmt::Ignorable<rocket::http::uri::fmt::Query> for Callback {}
+
+/// The path the provider posts back-channel logout tokens to.
+pub fn backchannel_logout_path() -> String {
+    uri!(backchannel_logout).path().to_string()
 }
 
 #[derive(Serialize)]
@@ -52,17 +70,39 @@ fn error_page(frame: Frame, oidc: &OidcProvider, err: OidcError, next: &str) -> 
                  still works; try again in a few minutes."
             ),
         ),
-        OidcError::Idp { error, .. } if error == "access_denied" => (
+        OidcError::Idp {
+            code: Some("access_denied"),
+            ..
+        } => (
             Status::Forbidden,
             "Sign-in was not completed".to_string(),
             format!(
                 "{provider} did not let you in (access denied), so you are not logged in here."
             ),
         ),
-        OidcError::Idp { error, .. } => (
+        // Only the registered code is repeated, with words of our own: the rest of the
+        // callback could have been written by anyone.
+        OidcError::Idp {
+            code: Some(code), ..
+        } => (
             Status::BadRequest,
             "Sign-in failed".to_string(),
-            format!("{provider} reported an error ({error}), so you are not logged in."),
+            format!(
+                "{provider} reported an error ({code}: {}), so you are not logged in.",
+                idp_error_meaning(code)
+            ),
+        ),
+        OidcError::Idp { code: None, .. } => (
+            Status::BadRequest,
+            "Sign-in failed".to_string(),
+            format!("{provider} reported an error, so you are not logged in."),
+        ),
+        OidcError::Throttled => (
+            Status::TooManyRequests,
+            "Too many sign-in attempts".to_string(),
+            "Too many sign-in attempts came from your network lately, so this one was not \
+             sent to the sign-in provider. Try again in a few minutes."
+                .to_string(),
         ),
         OidcError::Refused(reason) => (
             Status::Forbidden,
@@ -84,15 +124,10 @@ fn error_page(frame: Frame, oidc: &OidcProvider, err: OidcError, next: &str) -> 
             return Err(e);
         }
     };
-    log::warn!("OIDC login failed: {err}");
+    log::warn!("OIDC login failed: {}", log_safe(&err.to_string()));
     let retry_href = match local_path(next) {
-        Some(n) if !n.is_empty() => {
-            format!(
-                "/login/oidc?next={}",
-                rocket::http::RawStr::new(n).percent_encode()
-            )
-        }
-        _ => "/login/oidc".to_string(),
+        Some(n) if !n.is_empty() => uri!(start_login(next = Some(n))).to_string(),
+        _ => login_path(),
     };
     let page = ErrorPage {
         frame,
@@ -107,11 +142,25 @@ fn error_page(frame: Frame, oidc: &OidcProvider, err: OidcError, next: &str) -> 
     )))
 }
 
+/// What a registered OAuth error code means, in a few words.
+fn idp_error_meaning(code: &str) -> &'static str {
+    match code {
+        "temporarily_unavailable" => "it is busy or down for a moment",
+        "server_error" => "it had an internal problem",
+        "login_required"
+        | "interaction_required"
+        | "account_selection_required"
+        | "consent_required" => "it needs you to sign in or consent there first",
+        _ => "it refused this site's request; tell this site's operator",
+    }
+}
+
 /// Sends the browser to the IdP, keeping state, nonce, PKCE verifier and `next` in a
 /// private cookie. SameSite=Lax, not Rocket's default Strict: the browser must send it
 /// on the redirect back from the IdP, a cross-site navigation.
 #[get("/login/oidc?<next>")]
 async fn start_login(
+    db: &Db,
     frame: Frame,
     providers: &State<Providers>,
     cookies: &CookieJar<'_>,
@@ -126,7 +175,7 @@ async fn start_login(
         .and_then(local_path)
         .unwrap_or("")
         .to_string();
-    match oidc.begin(&next).await {
+    match oidc.begin(&db.0, client.ip, &next).await {
         Ok((url, pending)) => {
             let value = serde_json::to_string(&pending).map_err(Error::internal)?;
             let cookie = Cookie::build((PENDING_COOKIE, value))
@@ -163,22 +212,18 @@ async fn callback(
         .and_then(|c| serde_json::from_str(c.value()).ok());
     cookies.remove_private(Cookie::from(PENDING_COOKIE));
     let Some(pending) = pending else {
-        let err = match params.error {
-            Some(error) => OidcError::Idp {
-                error,
-                description: params.error_description.unwrap_or_default(),
-            },
-            None => OidcError::Failed(
-                "no login in progress in this browser (expired or already used)".into(),
-            ),
-        };
+        // Whatever the parameters say, this browser started no login (an `error` here
+        // could have been written by anyone).
+        let err = OidcError::Failed(
+            "no login in progress in this browser (expired or already used)".into(),
+        );
         return error_page(frame, oidc, err, "");
     };
-    let login = match oidc.complete(&db.0, &params, &pending).await {
+    let login = match oidc.complete(&db.0, client.ip, &params, &pending).await {
         Ok(login) => login,
         Err(e) => return error_page(frame, oidc, e, &pending.next),
     };
-    session::start(
+    let session_id = session::start(
         &db.0,
         cookies,
         &config.auth,
@@ -193,6 +238,7 @@ async fn callback(
         },
     )
     .await?;
+    oidc_sessions::set_tokens(&db.0, session_id, &login.tokens, now()).await?;
     let greeting = format!("Welcome, {}.", login.identity.user.name);
     Ok(Outcome::Flash(Flash::success(
         Redirect::to(after_login(&pending.next)),
@@ -242,14 +288,14 @@ async fn backchannel_logout(
         }
         Err(OidcError::Internal(e)) => Err(e),
         Err(OidcError::Unavailable(why)) => {
-            log::warn!("back-channel logout: {why}");
+            log::warn!("back-channel logout: {}", log_safe(&why));
             Ok(BackchannelAnswer {
                 body: (Status::ServiceUnavailable, String::new()),
                 cache,
             })
         }
         Err(e) => {
-            log::warn!("back-channel logout refused: {e}");
+            log::warn!("back-channel logout refused: {}", log_safe(&e.to_string()));
             let body =
                 serde_json::json!({"error": "invalid_request", "error_description": e.to_string()});
             Ok(BackchannelAnswer {

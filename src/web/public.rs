@@ -56,6 +56,11 @@ struct IndexPage {
     next_page: Option<i64>,
 }
 
+/// The home page's path, for links built outside the web layer.
+pub fn home_path() -> String {
+    rocket::uri!(index(page = _)).to_string()
+}
+
 #[get("/?<page>")]
 async fn index(db: &Db, frame: Frame, page: Option<i64>) -> Result<Template> {
     let page = page.unwrap_or(1);

@@ -132,6 +132,10 @@ pub struct Behavior {
     pub end_session: bool,
     /// The issuer string discovery publishes (endpoints and tokens keep the real one).
     pub issuer_in_discovery: Option<String>,
+    /// Discovery answers this status (and no document), as an OP that is down would.
+    pub discovery_status: Option<u16>,
+    /// Discovery answers after this many milliseconds, as a slow OP would.
+    pub discovery_delay_ms: u64,
 }
 
 impl Default for Behavior {
@@ -155,6 +159,8 @@ impl Default for Behavior {
             auth_methods: vec!["client_secret_basic".into(), "client_secret_post".into()],
             end_session: true,
             issuer_in_discovery: None,
+            discovery_status: None,
+            discovery_delay_ms: 0,
         }
     }
 }
@@ -176,6 +182,7 @@ pub struct TokenRequest {
 
 struct Grant {
     redirect_uri: String,
+    scope: String,
     code_challenge: String,
     nonce: Option<String>,
     user: OpUser,
@@ -189,6 +196,8 @@ struct OpState {
     codes: HashMap<String, Grant>,
     used_codes: HashSet<String>,
     access_tokens: HashMap<String, OpUser>,
+    /// Refresh token -> the person it stands for (issued for the offline_access scope).
+    refresh_tokens: HashMap<String, OpUser>,
     token_requests: Vec<TokenRequest>,
     authorize_requests: Vec<BTreeMap<String, String>>,
     end_session_requests: Vec<BTreeMap<String, String>>,
@@ -245,6 +254,7 @@ impl TestOp {
                 codes: HashMap::new(),
                 used_codes: HashSet::new(),
                 access_tokens: HashMap::new(),
+                refresh_tokens: HashMap::new(),
                 token_requests: Vec::new(),
                 authorize_requests: Vec::new(),
                 end_session_requests: Vec::new(),
@@ -354,6 +364,34 @@ impl TestOp {
 
     pub fn behave(&self, f: impl FnOnce(&mut Behavior)) {
         f(&mut self.lock().behavior);
+    }
+
+    /// Changes the person `sub` at the OP from now on: what userinfo and refreshes say
+    /// for tokens already issued, and who the next authorization logs in, if it is them.
+    pub fn update_user(&self, sub: &str, f: impl Fn(&mut OpUser)) {
+        let mut st = self.lock();
+        let OpState {
+            user,
+            access_tokens,
+            refresh_tokens,
+            ..
+        } = &mut *st;
+        for u in access_tokens
+            .values_mut()
+            .chain(refresh_tokens.values_mut())
+            .chain(std::iter::once(user))
+        {
+            if u.sub == sub {
+                f(u);
+            }
+        }
+    }
+
+    /// Forgets every token issued to `sub`, as an OP does for a disabled account.
+    pub fn revoke_tokens(&self, sub: &str) {
+        let mut st = self.lock();
+        st.access_tokens.retain(|_, u| u.sub != sub);
+        st.refresh_tokens.retain(|_, u| u.sub != sub);
     }
 
     /// Signs with key 2 ("kid-2") from now on; the JWKS then publishes key 2 only.
@@ -637,10 +675,20 @@ fn bearer(meta: &Meta) -> Option<&str> {
 // Endpoints
 
 #[rocket::get("/.well-known/openid-configuration")]
-fn discovery(op: &State<Arc<Shared>>) -> Reply {
+async fn discovery(op: &State<Arc<Shared>>) -> Reply {
     let issuer = op.issuer();
-    let mut st = op.lock();
-    st.discovery_fetches += 1;
+    let delay = {
+        let mut st = op.lock();
+        st.discovery_fetches += 1;
+        st.behavior.discovery_delay_ms
+    };
+    if delay > 0 {
+        rocket::tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
+    let st = op.lock();
+    if let Some(status) = st.behavior.discovery_status {
+        return Reply::Text(Status::new(status), "discovery is down".into());
+    }
     let b = &st.behavior;
     let mut doc = json!({
         "issuer": b.issuer_in_discovery.clone().unwrap_or(issuer.clone()),
@@ -649,7 +697,7 @@ fn discovery(op: &State<Arc<Shared>>) -> Reply {
         "jwks_uri": format!("{issuer}/jwks"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "HS256", "none"],
         "scopes_supported": ["openid", "email", "profile", "groups"],
@@ -734,6 +782,7 @@ fn authorize(op: &Shared, query: &str) -> Reply {
     let code = random_token();
     let grant = Grant {
         redirect_uri: redirect_uri.into(),
+        scope: get("scope").unwrap_or("").into(),
         code_challenge: code_challenge.into(),
         nonce: Some(nonce.into()),
         user: st.user.clone(),
@@ -823,6 +872,9 @@ async fn token(op: &State<Arc<Shared>>, meta: Meta, body: Data<'_>) -> Reply {
         return oauth_error(400, "invalid_request", "client_id differs from Basic auth");
     }
 
+    if p.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        return refresh(&mut st, &issuer, &p);
+    }
     if p.get("grant_type").map(String::as_str) != Some("authorization_code") {
         return oauth_error(400, "unsupported_grant_type", "only authorization_code");
     }
@@ -890,14 +942,56 @@ async fn token(op: &State<Arc<Shared>>, meta: Meta, body: Data<'_>) -> Reply {
     }
     let id_token = sign(&Value::Object(claims), "JWT", b, st.key);
     st.last_sid = Some(sid);
+    let mut answer = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "scope": "openid email profile",
+        "id_token": id_token,
+    });
+    if grant.scope.split(' ').any(|s| s == "offline_access") {
+        let refresh_token = random_token();
+        st.refresh_tokens
+            .insert(refresh_token.clone(), grant.user.clone());
+        answer["refresh_token"] = json!(refresh_token);
+    }
     st.access_tokens.insert(access_token.clone(), grant.user);
+    Reply::Json(Status::Ok, answer)
+}
+
+/// The refresh_token grant (RFC 6749 6): the refresh token rotates, and a new access
+/// token and ID token (without nonce, OIDC Core 12.2) say who the person is now.
+fn refresh(st: &mut OpState, issuer: &str, p: &BTreeMap<String, String>) -> Reply {
+    let Some(user) = p
+        .get("refresh_token")
+        .and_then(|t| st.refresh_tokens.remove(t))
+    else {
+        return oauth_error(400, "invalid_grant", "unknown refresh token");
+    };
+    let access_token = random_token();
+    let refresh_token = random_token();
+    let now = now();
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(issuer));
+    claims.insert("sub".into(), json!(user.sub));
+    claims.insert("aud".into(), json!(CLIENT_ID));
+    claims.insert("azp".into(), json!(CLIENT_ID));
+    claims.insert("exp".into(), json!(now + 300));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("at_hash".into(), json!(at_hash(&access_token)));
+    if !st.behavior.thin_id_token {
+        user.profile_claims(&mut claims);
+    }
+    let id_token = sign(&Value::Object(claims), "JWT", &st.behavior, st.key);
+    st.access_tokens.insert(access_token.clone(), user.clone());
+    st.refresh_tokens.insert(refresh_token.clone(), user);
     Reply::Json(
         Status::Ok,
         json!({
             "access_token": access_token,
             "token_type": "Bearer",
             "expires_in": 3600,
-            "scope": "openid email profile",
+            "refresh_token": refresh_token,
             "id_token": id_token,
         }),
     )
