@@ -1,25 +1,545 @@
 //! Markdown to sanitized HTML, and slugs. Rendering happens once, when a post is saved.
+//!
+//! Every Markdown that becomes post HTML (bodies, and excerpts, previews and imports as
+//! they arrive) goes through [`render_post`], which bounds the work one text can cause:
+//! - at most [`BODY_MAX`] characters;
+//! - at most [`DEPTH_MAX`] levels of nesting, counted on the Markdown parser's events and
+//!   again on the tree the sanitizer's HTML parser builds (raw HTML can nest too). The
+//!   sanitizer's parser scans its stack of open elements for most tags, so a body of
+//!   150 000 `>` costs it minutes; a text nested deeper than the limit is refused, not
+//!   flattened, so what is saved is what was written;
+//! - rendered HTML at most [`HTML_FACTOR`] times the size of its source plus
+//!   [`HTML_FLOOR`], checked while writing (wide tables with empty cells, reused long
+//!   links and re-opened inline HTML elements multiply their source) and on the result;
+//! - off the async executor, on the blocking pool, at most half the cores at once, with a
+//!   short queue, so reading pages and /healthz answer while posts are saved.
 
-use pulldown_cmark::{html, Options, Parser};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::LazyLock;
+
+use html5ever::tendril::{StrTendril, TendrilSink};
+use html5ever::tree_builder::{ElemName, ElementFlags, NodeOrText, QuirksMode, TreeSink};
+use html5ever::{local_name, ns, Attribute, LocalName, Namespace, QualName};
+use pulldown_cmark::{html, Event, Options, Parser};
+use rocket::http::Status;
+use rocket::tokio::sync::Semaphore;
 
 /// Longest slug made from a title, in bytes (slugs are ASCII).
 const SLUG_MAX: usize = 80;
 
-/// Renders Markdown and removes anything that could run script: `<script>`, event
-/// handler attributes, `javascript:` and other non-web URLs, `<style>`, forms, frames.
-/// Links get `rel="noopener noreferrer nofollow"`.
-pub fn markdown_to_html(source: &str) -> String {
-    let options = Options::ENABLE_TABLES
+/// Longest body, in characters: about 100 printed pages. The `form` limit (2 MiB) bounds
+/// the request itself, and 200 000 characters of UTF-8 fit in it.
+pub const BODY_MAX: usize = 200_000;
+
+/// Deepest nesting of block quotes, lists, emphasis, links and HTML elements. Real posts
+/// stay under 20; the parsers' cost grows with depth times length.
+pub const DEPTH_MAX: usize = 64;
+
+/// Rendered HTML may be at most this many times the size of its Markdown, plus
+/// [`HTML_FLOOR`]. Ordinary Markdown stays well under 10 (a link to a short URL is about
+/// 9 times its source once `rel` is added).
+pub const HTML_FACTOR: usize = 10;
+
+/// Allowance for short bodies (footnotes and tables cost a fixed amount of markup).
+pub const HTML_FLOOR: usize = 64 * 1024;
+
+/// Bytes of HTML the sanitizer's parser is given at a time; after each piece the
+/// measurement may stop it, so the work spent on a refused body stays small.
+const MEASURE_CHUNK: usize = 1024;
+
+/// A post body as stored: sanitized HTML, safe to put in a page with `| safe`.
+#[derive(Debug)]
+pub struct Rendered {
+    pub html: String,
+}
+
+/// Why a body was not rendered. Each message is shown next to the body field, which keeps
+/// what was typed; nothing is saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("The body is over {BODY_MAX} characters.")]
+    TooLong,
+    #[error(
+        "Block quotes, lists, emphasis, links and HTML elements may nest at most \
+         {DEPTH_MAX} levels deep, and this body nests deeper. Flatten the nesting and \
+         save again."
+    )]
+    TooDeep,
+    #[error(
+        "As HTML this body would be more than {HTML_FACTOR} times its own size (for \
+         example a table with many columns and rows of empty cells, one long link used \
+         many times, or HTML tags left open across paragraphs). Shorten it and save again."
+    )]
+    TooLarge,
+    #[error("Many posts are being saved right now. Save again in a moment.")]
+    Busy,
+    #[error("This body could not be rendered. Change it and save again.")]
+    Failed,
+}
+
+impl RenderError {
+    /// 503 when the server was too busy to try (the same body may succeed later), 422
+    /// when the body itself was refused.
+    pub fn status(&self) -> Status {
+        match self {
+            RenderError::Busy => Status::ServiceUnavailable,
+            _ => Status::UnprocessableEntity,
+        }
+    }
+}
+
+/// Renders a post body's Markdown to sanitized HTML, within the bounds in the module
+/// documentation; every caller that stores or shows rendered Markdown uses this.
+/// Removes anything that could run script: `<script>`, event handler attributes,
+/// `javascript:` and other non-web URLs, `<style>`, forms, frames; links get
+/// `rel="noopener noreferrer nofollow"`. The empty body renders to "".
+///
+/// Errors: `TooLong`, `TooDeep` or `TooLarge` for a body outside the bounds, `Busy` when
+/// too many renders are already waiting, `Failed` if the renderer panicked (logged).
+pub async fn render_post(source: &str) -> Result<Rendered, RenderError> {
+    check_length(source)?;
+    let permit = RENDERS.admit().await?;
+    let source = source.to_owned();
+    // The permit moves into the blocking task: a request given up by its client does not
+    // free the slot while its render still runs.
+    let task = rocket::tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        RENDERS.running.fetch_add(1, Ordering::SeqCst);
+        let _running = Running;
+        render_blocking(&source)
+    });
+    match task.await {
+        Ok(result) => result.map(|html| Rendered { html }),
+        Err(e) => {
+            log::error!("rendering a post body failed: {e}");
+            Err(RenderError::Failed)
+        }
+    }
+}
+
+/// How many renders are running on the blocking pool right now (not counting those
+/// waiting for a slot).
+pub fn renders_running() -> usize {
+    RENDERS.running.load(Ordering::SeqCst)
+}
+
+/// Renders at once: half the cores, rounded up, so the other half keeps serving pages.
+fn render_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2))
+}
+
+/// Renders that may wait for a slot, per slot; more are refused as `Busy` rather than
+/// queueing without end.
+const WAITING_PER_SLOT: usize = 8;
+
+struct Renders {
+    slots: Semaphore,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    running: AtomicUsize,
+}
+
+static RENDERS: LazyLock<Renders> = LazyLock::new(|| {
+    let slots = render_slots();
+    Renders {
+        slots: Semaphore::new(slots),
+        waiting: AtomicUsize::new(0),
+        max_waiting: slots * WAITING_PER_SLOT,
+        running: AtomicUsize::new(0),
+    }
+});
+
+impl Renders {
+    async fn admit(
+        &'static self,
+    ) -> Result<rocket::tokio::sync::SemaphorePermit<'static>, RenderError> {
+        if let Ok(permit) = self.slots.try_acquire() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(RenderError::Busy);
+        }
+        let _waiting = Waiting(&self.waiting);
+        self.slots.acquire().await.map_err(|_| RenderError::Busy)
+    }
+}
+
+/// Leaves the queue count when the waiting request gets its slot or is given up.
+struct Waiting(&'static AtomicUsize);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Leaves the running count even when the render panics.
+struct Running;
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RENDERS.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn check_length(source: &str) -> Result<(), RenderError> {
+    // Bytes bound characters from above: the count is needed only for long bodies.
+    if source.len() > BODY_MAX && source.chars().count() > BODY_MAX {
+        return Err(RenderError::TooLong);
+    }
+    Ok(())
+}
+
+/// The most HTML, in bytes, that a source of `source_len` bytes may render to.
+fn html_budget(source_len: usize) -> usize {
+    HTML_FLOOR + HTML_FACTOR * source_len
+}
+
+/// The whole render, on the calling thread: Markdown to HTML within the depth and size
+/// bounds, the HTML measured as the sanitizer would parse it, then sanitized.
+fn render_blocking(source: &str) -> Result<String, RenderError> {
+    check_length(source)?;
+    let budget = html_budget(source.len());
+    let unsafe_html = markdown_html(source, budget)?;
+    measure_html(&unsafe_html, DEPTH_MAX, budget)?;
+    let clean = sanitizer().clean(&unsafe_html).to_string();
+    if clean.len() > budget {
+        return Err(RenderError::TooLarge);
+    }
+    Ok(clean)
+}
+
+fn markdown_options() -> Options {
+    Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_FOOTNOTES
-        | Options::ENABLE_TASKLISTS;
-    let mut unsafe_html = String::with_capacity(source.len() * 3 / 2);
-    html::push_html(&mut unsafe_html, Parser::new_ext(source, options));
-    ammonia::Builder::default()
+        | Options::ENABLE_TASKLISTS
+}
+
+fn sanitizer() -> ammonia::Builder<'static> {
+    let mut builder = ammonia::Builder::default();
+    builder
         .url_schemes(["http", "https", "mailto"].into_iter().collect())
-        .link_rel(Some("noopener noreferrer nofollow"))
-        .clean(&unsafe_html)
-        .to_string()
+        .link_rel(Some("noopener noreferrer nofollow"));
+    builder
+}
+
+/// Markdown to unsanitized HTML, stopping as soon as the nesting passes `DEPTH_MAX` or the
+/// HTML passes `budget` bytes.
+fn markdown_html(source: &str, budget: usize) -> Result<String, RenderError> {
+    let mut events = DepthLimit::new(Parser::new_ext(source, markdown_options()), DEPTH_MAX);
+    let mut out = CappedHtml {
+        html: String::with_capacity(budget.min(source.len() * 3 / 2 + 64)),
+        cap: budget,
+    };
+    let written = html::write_html_fmt(&mut out, &mut events);
+    if events.exceeded {
+        return Err(RenderError::TooDeep);
+    }
+    written.map_err(|_| RenderError::TooLarge)?;
+    Ok(out.html)
+}
+
+/// Passes Markdown events through until they nest deeper than `max`, then ends the stream
+/// and sets `exceeded`.
+struct DepthLimit<I> {
+    events: I,
+    depth: usize,
+    max: usize,
+    exceeded: bool,
+}
+
+impl<I> DepthLimit<I> {
+    fn new(events: I, max: usize) -> Self {
+        DepthLimit {
+            events,
+            depth: 0,
+            max,
+            exceeded: false,
+        }
+    }
+}
+
+impl<'a, I: Iterator<Item = Event<'a>>> Iterator for DepthLimit<I> {
+    type Item = Event<'a>;
+
+    fn next(&mut self) -> Option<Event<'a>> {
+        if self.exceeded {
+            return None;
+        }
+        let event = self.events.next()?;
+        match event {
+            Event::Start(_) => {
+                self.depth += 1;
+                if self.depth > self.max {
+                    self.exceeded = true;
+                    return None;
+                }
+            }
+            Event::End(_) => self.depth = self.depth.saturating_sub(1),
+            _ => {}
+        }
+        Some(event)
+    }
+}
+
+/// A `fmt::Write` that refuses to grow past `cap` bytes, which stops the HTML writer.
+struct CappedHtml {
+    html: String,
+    cap: usize,
+}
+
+impl std::fmt::Write for CappedHtml {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.html.len() + s.len() > self.cap {
+            return Err(std::fmt::Error);
+        }
+        self.html.push_str(s);
+        Ok(())
+    }
+}
+
+/// Parses `html` as the sanitizer will (html5ever, as a fragment inside a `<div>`) into a
+/// tree of bare nodes, and refuses it as soon as an element lands deeper than
+/// `max_depth` or more elements are built than `budget` bytes of HTML could hold. Raw
+/// HTML can nest through unclosed tags, and the parser re-opens formatting elements left
+/// open (each `<b>` still open is re-created in every later paragraph), so only the
+/// parser itself knows what it will build.
+fn measure_html(html: &str, max_depth: usize, budget: usize) -> Result<(), RenderError> {
+    let verdict = Rc::new(Cell::new(None));
+    let sink = ShapeSink {
+        nodes: RefCell::new(vec![ShapeNode::document()]),
+        max_depth,
+        // An element takes at least 7 bytes (`<b></b>`) in the sanitized output.
+        max_elements: budget / 7,
+        elements: Cell::new(0),
+        verdict: verdict.clone(),
+    };
+    let mut parser = html5ever::parse_fragment(
+        sink,
+        html5ever::ParseOpts::default(),
+        QualName::new(None, ns!(html), local_name!("div")),
+        vec![],
+        false,
+    );
+    let mut rest = html;
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(MEASURE_CHUNK);
+        while !rest.is_char_boundary(cut) {
+            cut += 1;
+        }
+        let (piece, after) = rest.split_at(cut);
+        parser.process(StrTendril::from_slice(piece));
+        if let Some(e) = verdict.get() {
+            return Err(e);
+        }
+        rest = after;
+    }
+    parser.finish();
+    verdict.get().map_or(Ok(()), Err)
+}
+
+/// One node of the measuring tree: just enough for the tree builder's questions (names,
+/// template contents, integration points) and for depth.
+struct ShapeNode {
+    name: Option<QualName>,
+    parent: Option<usize>,
+    children: Vec<usize>,
+    template_contents: Option<usize>,
+    annotation_xml_integration_point: bool,
+}
+
+impl ShapeNode {
+    fn document() -> ShapeNode {
+        ShapeNode::other(None)
+    }
+
+    fn other(parent: Option<usize>) -> ShapeNode {
+        ShapeNode {
+            name: None,
+            parent,
+            children: Vec::new(),
+            template_contents: None,
+            annotation_xml_integration_point: false,
+        }
+    }
+}
+
+struct ShapeSink {
+    nodes: RefCell<Vec<ShapeNode>>,
+    max_depth: usize,
+    max_elements: usize,
+    elements: Cell<usize>,
+    verdict: Rc<Cell<Option<RenderError>>>,
+}
+
+/// An element's name, owned: the tree builder asks for names while it changes the tree.
+#[derive(Debug)]
+struct ShapeName(QualName);
+
+impl ElemName for ShapeName {
+    fn ns(&self) -> &Namespace {
+        &self.0.ns
+    }
+
+    fn local_name(&self) -> &LocalName {
+        &self.0.local
+    }
+}
+
+impl ShapeSink {
+    fn refuse(&self, e: RenderError) {
+        if self.verdict.get().is_none() {
+            self.verdict.set(Some(e));
+        }
+    }
+
+    fn new_node(&self, node: ShapeNode) -> usize {
+        let mut nodes = self.nodes.borrow_mut();
+        nodes.push(node);
+        nodes.len() - 1
+    }
+
+    fn detach(&self, nodes: &mut [ShapeNode], child: usize) {
+        if let Some(parent) = nodes[child].parent.take() {
+            nodes[parent].children.retain(|&c| c != child);
+        }
+    }
+
+    /// Attaches `child` under `parent` and checks how deep it landed: elements above it
+    /// are counted up to the root, the fragment's `<html>` not included, stopping once
+    /// past the limit, so each check costs at most `max_depth` steps.
+    fn attach(&self, parent: usize, child: NodeOrText<usize>) {
+        let NodeOrText::AppendNode(child) = child else {
+            return;
+        };
+        let mut nodes = self.nodes.borrow_mut();
+        self.detach(&mut nodes, child);
+        nodes[child].parent = Some(parent);
+        nodes[parent].children.push(child);
+        let mut depth = 0;
+        let mut at = Some(child);
+        while let Some(node) = at {
+            if nodes[node].name.is_some() {
+                depth += 1;
+                if depth > self.max_depth + 1 {
+                    self.refuse(RenderError::TooDeep);
+                    return;
+                }
+            }
+            at = nodes[node].parent;
+        }
+    }
+}
+
+impl TreeSink for ShapeSink {
+    type Handle = usize;
+    type Output = ();
+    type ElemName<'a> = ShapeName;
+
+    fn finish(self) {}
+
+    fn parse_error(&self, _msg: std::borrow::Cow<'static, str>) {}
+
+    fn get_document(&self) -> usize {
+        0
+    }
+
+    fn elem_name<'a>(&'a self, target: &'a usize) -> ShapeName {
+        let nodes = self.nodes.borrow();
+        // The tree builder asks only about elements; a blank name answers nothing wrongly.
+        let name = nodes[*target].name.clone();
+        ShapeName(name.unwrap_or_else(|| QualName::new(None, ns!(), local_name!(""))))
+    }
+
+    fn create_element(&self, name: QualName, _attrs: Vec<Attribute>, flags: ElementFlags) -> usize {
+        let count = self.elements.get() + 1;
+        self.elements.set(count);
+        if count > self.max_elements {
+            self.refuse(RenderError::TooLarge);
+        }
+        let element = self.new_node(ShapeNode {
+            name: Some(name),
+            annotation_xml_integration_point: flags.mathml_annotation_xml_integration_point,
+            ..ShapeNode::other(None)
+        });
+        if flags.template {
+            let contents = self.new_node(ShapeNode::other(Some(element)));
+            self.nodes.borrow_mut()[element].template_contents = Some(contents);
+        }
+        element
+    }
+
+    fn create_comment(&self, _text: StrTendril) -> usize {
+        self.new_node(ShapeNode::other(None))
+    }
+
+    fn create_pi(&self, _target: StrTendril, _data: StrTendril) -> usize {
+        self.new_node(ShapeNode::other(None))
+    }
+
+    fn append(&self, parent: &usize, child: NodeOrText<usize>) {
+        self.attach(*parent, child);
+    }
+
+    fn append_based_on_parent_node(
+        &self,
+        element: &usize,
+        prev_element: &usize,
+        child: NodeOrText<usize>,
+    ) {
+        let parent = self.nodes.borrow()[*element].parent;
+        match parent {
+            Some(parent) => self.attach(parent, child),
+            None => self.attach(*prev_element, child),
+        }
+    }
+
+    fn append_doctype_to_document(&self, _: StrTendril, _: StrTendril, _: StrTendril) {}
+
+    fn get_template_contents(&self, target: &usize) -> usize {
+        // Only templates are asked about; they all have contents.
+        self.nodes.borrow()[*target]
+            .template_contents
+            .unwrap_or(*target)
+    }
+
+    fn same_node(&self, x: &usize, y: &usize) -> bool {
+        x == y
+    }
+
+    fn set_quirks_mode(&self, _mode: QuirksMode) {}
+
+    fn append_before_sibling(&self, sibling: &usize, new_node: NodeOrText<usize>) {
+        // Order among siblings does not change depth.
+        let parent = self.nodes.borrow()[*sibling].parent;
+        if let Some(parent) = parent {
+            self.attach(parent, new_node);
+        }
+    }
+
+    fn add_attrs_if_missing(&self, _target: &usize, _attrs: Vec<Attribute>) {}
+
+    fn remove_from_parent(&self, target: &usize) {
+        let mut nodes = self.nodes.borrow_mut();
+        self.detach(&mut nodes, *target);
+    }
+
+    fn reparent_children(&self, node: &usize, new_parent: &usize) {
+        let mut nodes = self.nodes.borrow_mut();
+        let children = std::mem::take(&mut nodes[*node].children);
+        for &child in &children {
+            nodes[child].parent = Some(*new_parent);
+        }
+        nodes[*new_parent].children.extend(children);
+    }
+
+    fn is_mathml_annotation_xml_integration_point(&self, handle: &usize) -> bool {
+        self.nodes.borrow()[*handle].annotation_xml_integration_point
+    }
 }
 
 /// A URL slug for a title: lowercase ASCII words joined by '-', at most 80 bytes,
@@ -51,11 +571,21 @@ pub fn is_slug(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn render(source: &str) -> Result<String, RenderError> {
+        render_blocking(source)
+    }
+
+    /// Renders what must render, failing with the reason otherwise.
+    fn ok(source: &str) -> String {
+        render(source).unwrap_or_else(|e| panic!("{e:?} for {}", &source[..source.len().min(80)]))
+    }
+
     #[test]
     fn script_and_handlers_are_removed() {
-        let html = markdown_to_html(
+        let html = render(
             "<script>alert(1)</script>\n\n<img src=x onerror=alert(1)>\n\n[x](javascript:alert(1))",
-        );
+        )
+        .unwrap();
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("onerror"), "{html}");
         assert!(!html.contains("javascript:"), "{html}");
@@ -63,10 +593,116 @@ mod tests {
 
     #[test]
     fn markdown_renders() {
-        let html = markdown_to_html("# Hi\n\n[site](https://example.com)\n\n```\ncode\n```");
+        let html = render("# Hi\n\n[site](https://example.com)\n\n```\ncode\n```").unwrap();
         assert!(html.contains("<h1>Hi</h1>"), "{html}");
         assert!(html.contains("href=\"https://example.com\""), "{html}");
         assert!(html.contains("<pre><code>code"), "{html}");
+        assert_eq!(render("").unwrap(), "");
+    }
+
+    /// `n` block quotes, one inside the other, around a paragraph: n + 1 levels.
+    fn quotes(n: usize) -> String {
+        "> ".repeat(n) + "a"
+    }
+
+    #[test]
+    fn markdown_depth_is_counted_to_the_limit() {
+        // Quotes and the paragraph inside them: exactly DEPTH_MAX levels pass.
+        let html = ok(&quotes(DEPTH_MAX - 1));
+        assert_eq!(html.matches("<blockquote>").count(), DEPTH_MAX - 1);
+        assert_eq!(render(&quotes(DEPTH_MAX)), Err(RenderError::TooDeep));
+        // Lists count their items too: `1. ` opens a list and an item.
+        ok(&("1. ".repeat(DEPTH_MAX / 2) + "a"));
+        assert_eq!(
+            render(&("1. ".repeat(DEPTH_MAX / 2 + 1) + "a")),
+            Err(RenderError::TooDeep)
+        );
+        // Emphasis nests inline: `*a ` .. `a* ` pairs, inside one paragraph.
+        let emphasis = |n: usize| "*a ".repeat(n) + &"a* ".repeat(n);
+        ok(&emphasis(DEPTH_MAX - 1));
+        assert_eq!(render(&emphasis(DEPTH_MAX)), Err(RenderError::TooDeep));
+        // Siblings do not add up: many shallow quotes are fine.
+        ok(&"> a\n\n".repeat(5000));
+    }
+
+    #[test]
+    fn depth_counter_follows_starts_and_ends() {
+        let events = |src: &'static str| Parser::new_ext(src, markdown_options());
+        let mut deep = DepthLimit::new(events("> > > a"), 3);
+        assert!(deep.by_ref().count() > 0);
+        assert!(deep.exceeded, "three quotes and a paragraph are four levels");
+        let mut fits = DepthLimit::new(events("> > a\n\nb\n\n> c"), 3);
+        fits.by_ref().for_each(drop);
+        assert!(!fits.exceeded);
+        assert_eq!(fits.depth, 0, "every start was ended");
+    }
+
+    #[test]
+    fn html_depth_is_measured_as_the_sanitizer_parses_it() {
+        let divs = |n: usize| "<div>".repeat(n);
+        ok(&divs(DEPTH_MAX));
+        assert_eq!(render(&divs(DEPTH_MAX + 1)), Err(RenderError::TooDeep));
+        // Closed tags do not nest, however many.
+        assert!(!ok(&"<div>a</div>".repeat(15_000)).is_empty());
+        // Markdown inside raw HTML adds to the HTML's depth.
+        let half = DEPTH_MAX / 2;
+        ok(&("<div>\n\n".repeat(half - 1) + &quotes(half)));
+        let mixed = "<div>\n\n".repeat(half) + &quotes(half);
+        assert_eq!(render(&mixed), Err(RenderError::TooDeep));
+        // A `<p>` is closed by the next block, as the HTML parser does it: no nesting.
+        ok(&"<p>a<div>b</div>".repeat(1000));
+        // ... but `<p>` around a `<div>` left open is a nest the parser builds.
+        assert_eq!(
+            render(&"<p><div></p>".repeat(DEPTH_MAX + 1)),
+            Err(RenderError::TooDeep)
+        );
+    }
+
+    #[test]
+    fn measurement_matches_the_depth_the_parser_builds() {
+        let depth = |html: &str| {
+            (1..200)
+                .find(|&max| measure_html(html, max, usize::MAX).is_ok())
+                .unwrap()
+        };
+        assert_eq!(depth("<p>a</p>"), 1);
+        assert_eq!(depth("<ul><li><em>a</em></li></ul>"), 3);
+        assert_eq!(depth("<table><tr><td>a</td></tr></table>"), 4, "tbody is implied");
+        assert_eq!(depth("<b><p>x</b>y</p>"), 2, "rearranged, not nested");
+        assert_eq!(depth("<div><div></div></div><div></div>"), 2);
+        assert_eq!(depth("<template><div><div></div></div></template>"), 3);
+    }
+
+    #[test]
+    fn rendered_html_stays_proportionate() {
+        // A wide header and short rows: every row is padded to the header's width.
+        let mut table = "|a".repeat(2000) + "|\n" + &"|-".repeat(2000) + "|\n";
+        table.push_str(&"x\n".repeat(2000));
+        assert_eq!(render(&table), Err(RenderError::TooLarge));
+        // Formatting elements left open are re-opened in every later paragraph.
+        let open: String = (0..50).map(|i| format!("<b id=b{i}>")).collect();
+        let reopened = format!("x {open}{}", "</p><p>x".repeat(5000));
+        assert_eq!(render(&reopened), Err(RenderError::TooLarge));
+        // The same long link reused many times.
+        let link = format!("[a]: https://example.com/{}\n\n", "x".repeat(1000));
+        ok(&(link.clone() + &"[a] ".repeat(40)));
+        let reused = link + &"[a] ".repeat(20_000);
+        assert!(render(&reused).map_or(true, |h| h.len() <= html_budget(reused.len())));
+        // Text that only escapes grows within the bound.
+        for text in ["<".repeat(BODY_MAX), "&".repeat(BODY_MAX), "\"".repeat(BODY_MAX)] {
+            let html = ok(&text);
+            assert!(html.len() <= html_budget(text.len()), "{}", html.len());
+        }
+    }
+
+    #[test]
+    fn length_is_counted_in_characters() {
+        assert!(check_length(&"é".repeat(BODY_MAX)).is_ok());
+        assert_eq!(
+            check_length(&"a".repeat(BODY_MAX + 1)),
+            Err(RenderError::TooLong)
+        );
+        assert_eq!(render(&"a".repeat(BODY_MAX + 1)), Err(RenderError::TooLong));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::auth::CurrentUser;
 use crate::db::posts::{self, NewPost, Post, PostUpdate};
 use crate::db::{current_time, Db};
 use crate::error::{Error, Result};
-use crate::render::{markdown_to_html, slug_for};
+use crate::render::{render_post, slug_for};
 
 pub const TITLE_MAX: usize = 200;
 /// About 100 printed pages; the `form` limit (2 MiB) bounds the request itself.
@@ -134,7 +134,14 @@ async fn create_post(
             return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
     };
-    let html = markdown_to_html(body);
+    let html = match render_post(body).await {
+        Ok(rendered) => rendered.html,
+        Err(e) => {
+            let errors = FieldErrors::from([("body", vec![e.to_string()])]);
+            let page = dashboard_page(db, frame, &user, form.values(), errors).await?;
+            return Ok(Err((e.status(), page)));
+        }
+    };
     let new = NewPost {
         author_id: user.user.id,
         title: &title,
@@ -222,7 +229,19 @@ async fn update_post(
             return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
     };
-    let html = markdown_to_html(body);
+    let html = match render_post(body).await {
+        Ok(rendered) => rendered.html,
+        Err(e) => {
+            let errors = FieldErrors::from([("body", vec![e.to_string()])]);
+            let page = EditPage {
+                frame,
+                slug: post.slug,
+                values: form.values(),
+                errors,
+            };
+            return Ok(Err((e.status(), Template::render("edit.html", page))));
+        }
+    };
     let update = PostUpdate {
         title: &title,
         body_md: body,

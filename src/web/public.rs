@@ -93,7 +93,7 @@ struct PostPage {
     author_name: String,
     date: String,
     date_iso: String,
-    /// Sanitized by `render::markdown_to_html` when the post was saved.
+    /// Sanitized by `render::render_post` when the post was saved.
     html: String,
     published: bool,
     can_manage: bool,
