@@ -8,6 +8,7 @@ use rocket::http::{ContentType, Cookie, SameSite, Status};
 use rocket::local::asynchronous::LocalResponse;
 
 use crate::common::*;
+use crate::hardening_throttle::account_key;
 
 /// The error shown above the login form ("" when none).
 fn form_error(page: &str) -> String {
@@ -250,7 +251,7 @@ async fn five_wrong_passwords_lock_the_account_until_the_wait_passes() {
     assert_eq!(res.status(), Status::SeeOther);
     assert!(b.is_logged_in().await);
     let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM login_throttle WHERE key = $1")
-        .bind(format!("account:{email}"))
+        .bind(account_key(&app, &email))
         .fetch_one(&*app.db().await)
         .await
         .unwrap();
@@ -277,7 +278,7 @@ async fn the_rightful_owner_is_never_locked_out_for_more_than_five_minutes() {
     assert_eq!(last, Status::TooManyRequests);
     let (locked_until,): (i64,) =
         sqlx::query_as("SELECT locked_until FROM login_throttle WHERE key = $1")
-            .bind(format!("account:{email}"))
+            .bind(account_key(&app, &email))
             .fetch_one(&*app.db().await)
             .await
             .unwrap();

@@ -6,15 +6,19 @@ use rocket::{get, post, routes, FromForm, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
-use super::{local_path, Frame};
+use super::{local_path, FlashView, Frame};
 use crate::auth::csrf::{CsrfForm, CsrfToken, Submit};
-use crate::auth::local::{FieldErrors, NewAccount, SignupError};
+use crate::auth::local::{
+    FieldErrors, NewAccount, OpenSignupError, SignupError, DEVICE_COOKIE, EMAIL_MAX,
+};
+use crate::auth::password::too_long;
 use crate::auth::session::{self, Start};
 use crate::auth::{
     Client, CurrentUser, LoginEntry, LoginError, PasswordAttempt, Providers, UserAgent,
 };
 use crate::config::Config;
-use crate::db::{now, sessions, Db};
+use crate::config::PASSWORD_MAX;
+use crate::db::{now, sessions, users, Db};
 use crate::error::{Error, Result};
 
 pub fn routes() -> Vec<Route> {
@@ -175,10 +179,23 @@ async fn login(
             values,
         );
     }
+    // No account has such an email or password: refused before they are normalized,
+    // hashed or counted.
+    if values.email.chars().count() > EMAIL_MAX {
+        let msg = format!("That email is too long: an address has at most {EMAIL_MAX} characters.");
+        return refuse(Status::UnprocessableEntity, msg, values);
+    }
+    if too_long(&form.password) {
+        let msg =
+            format!("That password is too long: passwords have at most {PASSWORD_MAX} characters.");
+        return refuse(Status::UnprocessableEntity, msg, values);
+    }
+    let device = cookies.get_private(DEVICE_COOKIE);
     let attempt = PasswordAttempt {
         email: &form.email,
         password: &form.password,
         client: client.ip,
+        device: device.as_ref().map(|c| c.value()),
     };
     let identity = match provider.authenticate_password(&db.0, attempt).await {
         Ok(identity) => identity,
@@ -209,10 +226,25 @@ async fn login(
             remember: form.remember,
             user_agent: &agent.0,
             secure: client.https,
+            credential_version: identity.user.credential_version,
             ..Default::default()
         },
     )
     .await?;
+    // The password changed while this one was being checked: the session, stamped with
+    // the old version, would not work anyway; say so now.
+    let version = users::credential_version(&db.0, identity.user.id).await?;
+    if version != Some(identity.user.credential_version) {
+        session::end(&db.0, cookies).await?;
+        return refuse(
+            Status::Unauthorized,
+            "Incorrect email or password.".into(),
+            values,
+        );
+    }
+    if let Some(local) = providers.local() {
+        cookies.add_private(local.device_cookie(&identity.user.email, client.https));
+    }
     sessions::delete_expired(&db.0, now()).await?;
     let greeting = format!("Welcome back, {}.", identity.user.name);
     Ok(Ok(Flash::success(
@@ -222,7 +254,7 @@ async fn login(
 }
 
 /// "45 seconds", "3 minutes".
-fn wait_words(seconds: i64) -> String {
+pub(crate) fn wait_words(seconds: i64) -> String {
     if seconds < 60 {
         format!("{seconds} second{}", if seconds == 1 { "" } else { "s" })
     } else {
@@ -317,14 +349,36 @@ async fn signup(
             return Ok(Err((Status::Forbidden, page)));
         }
     };
+    // Refused before it is normalized; no account can have it.
+    if values.email.chars().count() > EMAIL_MAX {
+        let mut errors = FieldErrors::new();
+        errors.insert(
+            "email",
+            vec![format!("Use at most {EMAIL_MAX} characters.")],
+        );
+        let page = signup_page(frame, config, providers, values, errors);
+        return Ok(Err((Status::UnprocessableEntity, page)));
+    }
     let account = NewAccount::new(&form.email, &form.name, &form.password);
-    let user = match local.create_account(&db.0, &account, false).await {
+    let user = match local.sign_up(&db.0, &account, client.ip).await {
         Ok(user) => user,
-        Err(SignupError::Invalid(errors)) => {
+        Err(OpenSignupError::Throttled { wait_seconds }) => {
+            let mut frame = frame;
+            frame.flash = Some(FlashView {
+                kind: "error".into(),
+                message: format!(
+                    "Too many signups from your network. Try again in {}.",
+                    wait_words(wait_seconds)
+                ),
+            });
+            let page = signup_page(frame, config, providers, values, FieldErrors::new());
+            return Ok(Err((Status::TooManyRequests, page)));
+        }
+        Err(OpenSignupError::Signup(SignupError::Invalid(errors))) => {
             let page = signup_page(frame, config, providers, values, errors);
             return Ok(Err((Status::UnprocessableEntity, page)));
         }
-        Err(SignupError::Internal(e)) => return Err(e),
+        Err(OpenSignupError::Signup(SignupError::Internal(e))) => return Err(e),
     };
     let start = Start {
         user_id: user.id,
@@ -335,6 +389,7 @@ async fn signup(
         ..Default::default()
     };
     session::start(&db.0, cookies, &config.auth, start).await?;
+    cookies.add_private(local.device_cookie(&user.email, client.https));
     let welcome = format!(
         "Welcome to {}, {}. Write your first post below.",
         config.site.title, user.name
