@@ -154,3 +154,30 @@ async fn upgrading_an_old_hash_at_login_never_restores_a_changed_password() {
         "a login's rehash put the old password back in rounds {restored:?}"
     );
 }
+
+/// The last line of defence behind the race above: whenever a password change lands
+/// (even just after a login's own check), sessions made before it stop working.
+#[rocket::async_test]
+async fn a_session_made_before_the_password_changed_is_no_longer_honoured() {
+    let app = TestApp::spawn().await;
+    let (owner, email) = app.author("Cy").await;
+    let other = app.new_browser().await;
+    assert_eq!(
+        other.login(&email, PASSWORD).await.status(),
+        Status::SeeOther
+    );
+    // What a password change does to the account, without touching its sessions.
+    sqlx::query("UPDATE users SET credential_version = credential_version + 1 WHERE email = $1")
+        .bind(&email)
+        .execute(&*app.db().await)
+        .await
+        .unwrap();
+    assert!(!other.is_logged_in().await);
+    assert!(!owner.is_logged_in().await);
+    // A fresh login works again.
+    assert_eq!(
+        other.login(&email, PASSWORD).await.status(),
+        Status::SeeOther
+    );
+    assert!(other.is_logged_in().await);
+}

@@ -431,6 +431,13 @@ async fn oversized_emails_and_passwords_are_refused_before_any_work() {
         throttle_keys(&app).await
     );
 
+    // Signup refuses such an email on its field, keeping what was typed.
+    let (status, page) =
+        signup_from(&app.new_browser().await, "10.8.8.8", &long_email, "Ian").await;
+    assert_eq!(status, Status::UnprocessableEntity);
+    assert!(page.contains("Use at most 254 characters."), "{page}");
+    assert!(page.contains(r#"value="Ian""#), "{page}");
+
     // A password quire would accept (1024 characters) is still checked.
     let res = app.login(&email, &"y".repeat(1024)).await;
     assert_eq!(res.status(), Status::Unauthorized);

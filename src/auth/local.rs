@@ -73,10 +73,12 @@ pub struct ThrottleKeys {
 impl ThrottleKeys {
     /// Keys derived from the figment's `secret_key` (none configured: a fixed key).
     pub fn from_figment(figment: &Figment) -> ThrottleKeys {
+        // Rocket takes the key as a string (base64 or hex) or as an array of bytes.
         let raw = figment
             .extract_inner::<String>("secret_key")
+            .ok()
             .map(String::into_bytes)
-            .or_else(|_| figment.extract_inner::<Vec<u8>>("secret_key"))
+            .or_else(|| figment.extract_inner::<Vec<u8>>("secret_key").ok())
             .unwrap_or_default();
         ThrottleKeys::from_secret(&raw)
     }

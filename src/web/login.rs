@@ -16,8 +16,7 @@ use crate::auth::session::{self, Start};
 use crate::auth::{
     Client, CurrentUser, LoginEntry, LoginError, PasswordAttempt, Providers, UserAgent,
 };
-use crate::config::Config;
-use crate::config::PASSWORD_MAX;
+use crate::config::{Config, PASSWORD_MAX};
 use crate::db::{now, sessions, users, Db};
 use crate::error::{Error, Result};
 
