@@ -56,6 +56,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
                 .map_err(Into::into)
         }))
         .attach(web::headers::SecurityHeaders)
+        .attach(auth::client::UntrustedProxyWarning::default())
         .mount("/", web::routes())
         .register("/", web::catchers::catchers())
 }
@@ -72,7 +73,10 @@ fn configure(rocket: &Rocket<Build>) -> Result<(Config, Providers), String> {
         );
     }
     let local = if config.auth.uses(ProviderId::Local) {
-        Some(Arc::new(LocalProvider::new(&config.auth)?))
+        let keys = auth::local::ThrottleKeys::from_figment(rocket.figment());
+        Some(Arc::new(
+            LocalProvider::new(&config.auth)?.with_throttle_keys(keys),
+        ))
     } else {
         None
     };

@@ -630,7 +630,10 @@ mod tests {
         let events = |src: &'static str| Parser::new_ext(src, markdown_options());
         let mut deep = DepthLimit::new(events("> > > a"), 3);
         assert!(deep.by_ref().count() > 0);
-        assert!(deep.exceeded, "three quotes and a paragraph are four levels");
+        assert!(
+            deep.exceeded,
+            "three quotes and a paragraph are four levels"
+        );
         let mut fits = DepthLimit::new(events("> > a\n\nb\n\n> c"), 3);
         fits.by_ref().for_each(drop);
         assert!(!fits.exceeded);
@@ -667,7 +670,11 @@ mod tests {
         };
         assert_eq!(depth("<p>a</p>"), 1);
         assert_eq!(depth("<ul><li><em>a</em></li></ul>"), 3);
-        assert_eq!(depth("<table><tr><td>a</td></tr></table>"), 4, "tbody is implied");
+        assert_eq!(
+            depth("<table><tr><td>a</td></tr></table>"),
+            4,
+            "tbody is implied"
+        );
         assert_eq!(depth("<b><p>x</b>y</p>"), 2, "rearranged, not nested");
         assert_eq!(depth("<div><div></div></div><div></div>"), 2);
         assert_eq!(depth("<template><div><div></div></div></template>"), 3);
@@ -689,7 +696,11 @@ mod tests {
         let reused = link + &"[a] ".repeat(20_000);
         assert!(render(&reused).map_or(true, |h| h.len() <= html_budget(reused.len())));
         // Text that only escapes grows within the bound.
-        for text in ["<".repeat(BODY_MAX), "&".repeat(BODY_MAX), "\"".repeat(BODY_MAX)] {
+        for text in [
+            "<".repeat(BODY_MAX),
+            "&".repeat(BODY_MAX),
+            "\"".repeat(BODY_MAX),
+        ] {
             let html = ok(&text);
             assert!(html.len() <= html_budget(text.len()), "{}", html.len());
         }

@@ -7,6 +7,8 @@ mod accounts;
 mod cli;
 mod config;
 mod csrf;
+mod hardening_races;
+mod hardening_throttle;
 mod instances;
 mod login;
 mod oidc_accounts;

@@ -227,7 +227,7 @@ async fn admitted_admin(scopes: Option<&[&str]>) -> OidcApp {
     })
     .await;
     logged_in(&app, None).await;
-    assert_eq!(app.users().await[0].is_admin, 1);
+    assert!(app.users().await[0].is_admin);
     app
 }
 
@@ -239,10 +239,10 @@ async fn someone_removed_from_the_admin_groups_loses_admin_rights_within_recheck
     // Checked less than recheck_minutes (15) ago: nothing asked yet.
     age_recheck(&app, 10).await;
     assert!(app.is_logged_in().await);
-    assert_eq!(app.users().await[0].is_admin, 1);
+    assert!(app.users().await[0].is_admin);
     age_recheck(&app, 16).await;
     assert!(app.is_logged_in().await, "still a writer, still logged in");
-    assert_eq!(app.users().await[0].is_admin, 0, "still an admin");
+    assert!(!app.users().await[0].is_admin, "still an admin");
     let (_, _, checked_at) = session_tokens(&app).await;
     assert!(quire::db::now() - checked_at < 5);
 }
@@ -256,7 +256,7 @@ async fn someone_removed_from_the_allowed_groups_is_logged_out_within_recheck_mi
     assert_eq!(res.status(), Status::SeeOther);
     assert!(location(&res).starts_with("/login"), "{}", location(&res));
     assert!(app.sessions().await.is_empty());
-    assert_eq!(app.users().await[0].is_admin, 0);
+    assert!(!app.users().await[0].is_admin);
 }
 
 #[rocket::async_test]
@@ -274,7 +274,7 @@ async fn with_a_refresh_token_the_session_is_rechecked_and_lives_on() {
     assert!(app.is_logged_in().await);
     let last = app.op.token_requests().last().cloned().unwrap();
     assert_eq!(last.grant_type.as_deref(), Some("refresh_token"));
-    assert_eq!(app.users().await[0].is_admin, 0);
+    assert!(!app.users().await[0].is_admin);
     let (rotated, access, _) = session_tokens(&app).await;
     assert!(!rotated.is_empty() && rotated != refresh && !access.is_empty());
 

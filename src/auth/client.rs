@@ -2,8 +2,12 @@
 //! over HTTPS, believing forwarded headers only from `trusted_proxies`.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
+use rocket::fairing::{Fairing, Info, Kind};
 use rocket::request::{FromRequest, Outcome, Request};
+use rocket::Data;
 
 use crate::config::Config;
 
@@ -88,5 +92,73 @@ impl<'r> FromRequest<'r> for Client {
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
         Outcome::Success(Client::of(req))
+    }
+}
+
+/// Warns once when quire seems to sit behind a reverse proxy it was not told about: the
+/// first requests carrying `X-Forwarded-For` all come from one loopback or private
+/// address while `trusted_proxies` is empty. Every client is then throttled as that one
+/// address, so one person's failures would lock out everyone.
+#[derive(Default)]
+pub struct UntrustedProxyWarning {
+    done: AtomicBool,
+    seen: Mutex<(Option<IpAddr>, u32)>,
+}
+
+/// Forwarded requests looked at before deciding.
+const PROXY_SAMPLE: u32 = 10;
+
+#[rocket::async_trait]
+impl Fairing for UntrustedProxyWarning {
+    fn info(&self) -> Info {
+        Info {
+            name: "untrusted proxy warning",
+            kind: Kind::Request,
+        }
+    }
+
+    async fn on_request(&self, req: &mut Request<'_>, _: &mut Data<'_>) {
+        if self.done.load(Ordering::Relaxed) || !req.headers().contains("X-Forwarded-For") {
+            return;
+        }
+        let configured = req
+            .rocket()
+            .state::<Config>()
+            .is_some_and(|c| !c.trusted_proxies.is_empty());
+        let Some(peer) = req.remote().map(|a| canonical(a.ip())) else {
+            return;
+        };
+        if configured || !is_local_network(peer) {
+            self.done.store(true, Ordering::Relaxed);
+            return;
+        }
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
+        };
+        match seen.0 {
+            Some(first) if first != peer => {
+                self.done.store(true, Ordering::Relaxed);
+                return;
+            }
+            _ => *seen = (Some(peer), seen.1 + 1),
+        }
+        if seen.1 >= PROXY_SAMPLE && !self.done.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "every request with X-Forwarded-For comes from {peer}, but trusted_proxies is \
+                 empty: quire seems to be behind a reverse proxy it does not trust, so it \
+                 counts every client's login failures as that one address's. Add the proxy to \
+                 trusted_proxies (see the README, \"Behind a reverse proxy\")."
+            );
+        }
+    }
+}
+
+/// Loopback and private addresses, where a reverse proxy usually sits.
+fn is_local_network(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
+        }
     }
 }

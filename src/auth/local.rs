@@ -1,16 +1,28 @@
 //! Local accounts: signup, argon2id verification and login throttling.
+//!
+//! Every password check (a login, the current password on /account/password) first
+//! reserves its attempt in the database, per client address and per account, and only
+//! then runs argon2; the reservation counts as a failure until a success releases it.
+//! So a burst of parallel guesses, on one instance or many, is allowed exactly what the
+//! same guesses one after another would be. A browser that once logged in to an account
+//! carries a device cookie for it, and is counted per device instead of per account: a
+//! stranger's guesses lock the account for other strangers, never for its owner.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use rocket::figment::Figment;
+use rocket::http::{Cookie, SameSite};
+use sha2::{Digest, Sha256};
 use validator::Validate;
 
-use super::password::{policy_problem, Hasher};
+use super::password::{policy_problem, too_long, Hasher};
 use super::{Identity, IdentityProvider, LoginEntry, LoginError, PasswordAttempt};
 use crate::config::AuthConfig;
-use crate::db::users::{self, InsertError, NewLocalUser, User};
+use crate::db::throttle::Reservation;
+use crate::db::users::{self, Credentials, InsertError, NewLocalUser, User};
 use crate::db::{now, throttle, Pool};
-use crate::domain::{ProviderId, UserId};
+use crate::domain::{ProviderId, SessionId};
 use crate::error::Error;
 
 /// Consecutive failures an account may have before it must wait.
@@ -24,6 +36,18 @@ pub const ACCOUNT_MAX_WAIT: i64 = 300;
 pub const CLIENT_MAX_FAILURES: i64 = 100;
 pub const CLIENT_WINDOW: i64 = 15 * 60;
 const ACCOUNT_WINDOW: i64 = 24 * 60 * 60;
+/// Signup attempts one client address may make per `SIGNUP_WINDOW`...
+pub const SIGNUP_MAX_ATTEMPTS: i64 = 30;
+/// ...and accounts it may create in that time.
+pub const SIGNUP_MAX_ACCOUNTS: i64 = 10;
+pub const SIGNUP_WINDOW: i64 = 60 * 60;
+/// Longest email looked at (RFC 5321's path limit); longer ones are refused unread.
+pub const EMAIL_MAX: usize = 254;
+
+/// The device cookie (private, so only quire can mint one): set at a successful login,
+/// it names the account it was set for and a random nonce.
+pub const DEVICE_COOKIE: &str = "quire_device";
+const DEVICE_DAYS: i64 = 365;
 
 /// Field name -> messages, as the forms show them.
 pub type FieldErrors = BTreeMap<&'static str, Vec<String>>;
@@ -31,6 +55,62 @@ pub type FieldErrors = BTreeMap<&'static str, Vec<String>>;
 pub struct LocalProvider {
     pub hasher: Hasher,
     cfg: AuthConfig,
+    keys: ThrottleKeys,
+}
+
+/// Names throttle rows. Account and device rows are keyed by a keyed hash (of the
+/// normalized email, of the device nonce), so the table never holds what someone typed
+/// (often a password, in the email field), and stays small whatever was typed. The key
+/// comes from the configured `secret_key`, so every instance names a row alike.
+#[derive(Clone)]
+pub struct ThrottleKeys {
+    secret: [u8; 32],
+}
+
+impl ThrottleKeys {
+    /// Keys derived from the figment's `secret_key` (none configured: a fixed key).
+    pub fn from_figment(figment: &Figment) -> ThrottleKeys {
+        // Rocket takes the key as a string (base64 or hex) or as an array of bytes.
+        let raw = figment
+            .extract_inner::<String>("secret_key")
+            .ok()
+            .map(String::into_bytes)
+            .or_else(|| figment.extract_inner::<Vec<u8>>("secret_key").ok())
+            .unwrap_or_default();
+        ThrottleKeys::from_secret(&raw)
+    }
+
+    pub fn from_secret(raw: &[u8]) -> ThrottleKeys {
+        let mut h = Sha256::new();
+        h.update(b"quire throttle keys v1\0");
+        h.update(raw);
+        ThrottleKeys {
+            secret: h.finalize().into(),
+        }
+    }
+
+    /// 128 bits of a keyed hash of `data` for `purpose`, in hex.
+    fn digest(&self, purpose: &str, data: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(self.secret);
+        h.update(purpose.as_bytes());
+        h.update(b"\0");
+        h.update(data.as_bytes());
+        hex::encode(&h.finalize()[..16])
+    }
+
+    /// The row of the account with this (normalized) email, known or not.
+    pub fn account(&self, email: &str) -> String {
+        format!("account:{}", self.digest("account", email))
+    }
+
+    /// The row of a device cookie's value, when that cookie was set for this account.
+    pub fn device(&self, cookie: &str, email: &str) -> Option<String> {
+        let (account, nonce) = cookie.split_once('.')?;
+        let expected = self.digest("account", email);
+        let same = subtle::ConstantTimeEq::ct_eq(account.as_bytes(), expected.as_bytes());
+        bool::from(same).then(|| format!("device:{}", self.digest("device", nonce)))
+    }
 }
 
 /// A new account as typed, checked by `validate` once normalized.
@@ -67,12 +147,36 @@ pub enum SignupError {
     Internal(#[from] Error),
 }
 
+/// Why a signup at /signup did not make an account.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenSignupError {
+    /// Too many signups from this client address lately.
+    #[error("too many signups from this address; retry in {wait_seconds} s")]
+    Throttled { wait_seconds: i64 },
+    #[error(transparent)]
+    Signup(#[from] SignupError),
+}
+
+impl From<sqlx::Error> for OpenSignupError {
+    fn from(e: sqlx::Error) -> Self {
+        OpenSignupError::Signup(SignupError::Internal(e.into()))
+    }
+}
+
 impl LocalProvider {
+    /// A provider whose throttle rows are keyed without a secret (the command line, which
+    /// throttles nothing); the server uses `with_throttle_keys`.
     pub fn new(cfg: &AuthConfig) -> Result<LocalProvider, String> {
         Ok(LocalProvider {
             hasher: Hasher::new(cfg.argon2, cfg.hash_concurrency)?,
             cfg: cfg.clone(),
+            keys: ThrottleKeys::from_secret(b""),
         })
+    }
+
+    pub fn with_throttle_keys(mut self, keys: ThrottleKeys) -> LocalProvider {
+        self.keys = keys;
+        self
     }
 
     pub fn min_password_length(&self) -> usize {
@@ -122,6 +226,58 @@ impl LocalProvider {
         if !errors.is_empty() {
             return Err(SignupError::Invalid(errors));
         }
+        self.create_checked(db, account, is_admin).await
+    }
+
+    /// Signup at /signup: as `create_account`, counted per client address (at most
+    /// `SIGNUP_MAX_ATTEMPTS` tries and `SIGNUP_MAX_ACCOUNTS` new accounts per hour), so
+    /// nobody can mass-create accounts or probe which emails are taken at length.
+    pub async fn sign_up(
+        &self,
+        db: &Pool,
+        account: &NewAccount,
+        client: IpAddr,
+    ) -> Result<User, OpenSignupError> {
+        let now = now();
+        let client = client_key(client);
+        let tries = format!("signup:{client}");
+        let made = format!("signup-made:{client}");
+        let reserve = |key: String, limit| async move {
+            throttle::reserve_in_window(db, &key, now, SIGNUP_WINDOW, limit).await
+        };
+        match reserve(tries, SIGNUP_MAX_ATTEMPTS).await? {
+            Reservation::Granted { count: 1 } => {
+                throttle::prune(db, now - ACCOUNT_WINDOW).await?;
+            }
+            Reservation::Granted { .. } => {}
+            Reservation::Refused { wait_seconds } => {
+                return Err(OpenSignupError::Throttled { wait_seconds })
+            }
+        }
+        let errors = self.check(account);
+        if !errors.is_empty() {
+            return Err(SignupError::Invalid(errors).into());
+        }
+        if let Reservation::Refused { wait_seconds } =
+            reserve(made.clone(), SIGNUP_MAX_ACCOUNTS).await?
+        {
+            return Err(OpenSignupError::Throttled { wait_seconds });
+        }
+        let created = self.create_checked(db, account, false).await;
+        if created.is_err() {
+            // Only accounts made count against the hourly bound.
+            throttle::release(db, &made).await?;
+        }
+        Ok(created?)
+    }
+
+    /// Creates an account whose fields were checked.
+    async fn create_checked(
+        &self,
+        db: &Pool,
+        account: &NewAccount,
+        is_admin: bool,
+    ) -> Result<User, SignupError> {
         let hash = self.hasher.hash(&account.password).await?;
         let new = NewLocalUser {
             email: &account.email,
@@ -160,19 +316,189 @@ impl LocalProvider {
         Ok(())
     }
 
-    /// True when `password` is this user's current password.
+    /// Changes the password of a logged-in user after the policy check: sessions made
+    /// with the old password end, except `keep` (the one asking), in one transaction.
+    pub async fn change_password(
+        &self,
+        db: &Pool,
+        user: &User,
+        password: &str,
+        keep: SessionId,
+    ) -> Result<(), SetPasswordError> {
+        if let Some(problem) = self.password_problem(password, &user.email, &user.name) {
+            return Err(SetPasswordError::Refused(problem));
+        }
+        let hash = self.hasher.hash(password).await?;
+        users::change_password_keeping(db, user.id, &hash, keep)
+            .await
+            .map_err(Error::from)?;
+        Ok(())
+    }
+
+    /// True when `password` is this user's current password. Checked and throttled like a
+    /// login (`device` is the browser's device cookie), so a borrowed session cannot be
+    /// used to guess the password; `Err(Throttled)` while too many have failed.
     pub async fn verify_current(
         &self,
         db: &Pool,
-        user_id: UserId,
+        user: &User,
         password: &str,
-    ) -> Result<bool, Error> {
-        let hash = users::password_hash(db, user_id).await?;
-        match hash {
-            Some(h) => self.hasher.verify(password, Some(&h)).await,
-            None => Ok(false),
+        client: IpAddr,
+        device: Option<&str>,
+    ) -> Result<bool, LoginError> {
+        if too_long(password) {
+            return Ok(false);
+        }
+        match self
+            .check_password(db, &user.email, password, client, device)
+            .await
+        {
+            Ok(creds) => Ok(creds.id == user.id),
+            Err(LoginError::Invalid) => Ok(false),
+            Err(e) => Err(e),
         }
     }
+
+    /// A fresh device cookie for a browser that just logged in to `email`'s account.
+    pub fn device_cookie(&self, email: &str, secure: bool) -> Cookie<'static> {
+        let mut nonce = [0u8; 32];
+        rand::Rng::fill(&mut rand::rngs::OsRng, &mut nonce[..]);
+        let account = self.keys.digest("account", &normalize_email(email));
+        let value = format!("{account}.{}", hex::encode(nonce));
+        Cookie::build((DEVICE_COOKIE, value))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .secure(secure)
+            .max_age(time::Duration::days(DEVICE_DAYS))
+            .build()
+    }
+
+    /// Checks `password` for the local account of `email` (normalized), throttled: the
+    /// attempt is reserved per client and per account (or per device, for a browser
+    /// whose device cookie names this account) before argon2 runs. `Err(Invalid)` for an
+    /// unknown email or a wrong password alike; `Err(Throttled)` when refused unverified,
+    /// or when this failure reached a limit.
+    pub async fn check_password(
+        &self,
+        db: &Pool,
+        email: &str,
+        password: &str,
+        client: IpAddr,
+        device: Option<&str>,
+    ) -> Result<Credentials, LoginError> {
+        let now = now();
+        let client_key = client_key(client);
+        let account_key = self.keys.account(email);
+        let device_key = device.and_then(|d| self.keys.device(d, email));
+        // A known device is counted on its own row instead of the account's.
+        let target = device_key.as_deref().unwrap_or(&account_key);
+
+        let client_count = match throttle::reserve_in_window(
+            db,
+            &client_key,
+            now,
+            CLIENT_WINDOW,
+            CLIENT_MAX_FAILURES,
+        )
+        .await?
+        {
+            Reservation::Granted { count } => count,
+            Reservation::Refused { wait_seconds } => {
+                return Err(LoginError::Throttled { wait_seconds })
+            }
+        };
+        let target_count =
+            match throttle::reserve_consecutive(db, target, now, ACCOUNT_WINDOW, &account_waits())
+                .await
+            {
+                Ok(Reservation::Granted { count }) => count,
+                Ok(Reservation::Refused { wait_seconds }) => {
+                    // Refused unverified: not a guess the client made.
+                    throttle::release(db, &client_key).await?;
+                    return Err(LoginError::Throttled { wait_seconds });
+                }
+                Err(e) => {
+                    let _ = throttle::release(db, &client_key).await;
+                    return Err(e.into());
+                }
+            };
+
+        match self.verify_stored(db, email, password).await {
+            Ok(Some(creds)) => {
+                throttle::release(db, &client_key).await?;
+                throttle::settle_success(db, target, now).await?;
+                self.upgrade_hash(db, &creds, password).await?;
+                Ok(creds)
+            }
+            Ok(None) => {
+                throttle::settle_failure(db, target).await?;
+                if target_count == 1 {
+                    throttle::prune(db, now - ACCOUNT_WINDOW).await?;
+                }
+                let mut wait = account_wait(target_count);
+                if client_count >= CLIENT_MAX_FAILURES {
+                    wait = wait.max(CLIENT_WINDOW);
+                }
+                if wait > 0 {
+                    return Err(LoginError::Throttled { wait_seconds: wait });
+                }
+                Err(LoginError::Invalid)
+            }
+            Err(e) => {
+                // Nothing was learnt about the password: take both reservations back.
+                let _ = throttle::release(db, &client_key).await;
+                let _ = throttle::release(db, target).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The account's credentials when `password` is its password; None for a wrong
+    /// password or an unknown email (checked against the dummy hash, taking as long).
+    async fn verify_stored(
+        &self,
+        db: &Pool,
+        email: &str,
+        password: &str,
+    ) -> Result<Option<Credentials>, Error> {
+        let creds = users::local_credentials(db, email).await?;
+        let hash = creds.as_ref().and_then(|c| c.password_hash.as_deref());
+        let ok = self.hasher.verify(password, hash).await?;
+        Ok(creds.filter(|_| ok))
+    }
+
+    /// After a parameter upgrade, stores a stronger hash of the password just verified,
+    /// unless the password changed meanwhile (compare-and-swap on the verified hash).
+    async fn upgrade_hash(
+        &self,
+        db: &Pool,
+        creds: &Credentials,
+        password: &str,
+    ) -> Result<(), Error> {
+        let Some(verified) = creds.password_hash.as_deref() else {
+            return Ok(());
+        };
+        if self.hasher.needs_rehash(verified) {
+            let fresh = self.hasher.hash(password).await?;
+            users::rehash_password(db, creds.id, verified, &fresh).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The account's waits by failure count, for `throttle::reserve_consecutive`: up to the
+/// first count that waits the longest.
+fn account_waits() -> Vec<i64> {
+    let mut waits = Vec::new();
+    for n in 1.. {
+        let w = account_wait(n);
+        waits.push(w);
+        if w >= ACCOUNT_MAX_WAIT {
+            break;
+        }
+    }
+    waits
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -222,53 +548,27 @@ impl IdentityProvider for LocalProvider {
         db: &Pool,
         attempt: PasswordAttempt<'_>,
     ) -> Result<Identity, LoginError> {
-        let email = normalize_email(attempt.email);
+        // No account has such an email or password: refused before any normalizing,
+        // hashing or counting (the form refuses them visibly first).
+        if attempt.email.trim().chars().count() > EMAIL_MAX || too_long(attempt.password) {
+            return Err(LoginError::Invalid);
+        }
         // Unknown emails are counted like real ones, so throttling reveals nothing.
-        let account_key = format!("account:{email}");
-        let client_key = client_key(attempt.client);
-        let now = now();
-        let wait = throttle::wait_seconds(db, &account_key, now)
+        let email = normalize_email(attempt.email);
+        let creds = self
+            .check_password(db, &email, attempt.password, attempt.client, attempt.device)
+            .await?;
+        let user = users::by_id(db, creds.id)
             .await?
-            .max(throttle::wait_seconds(db, &client_key, now).await?);
-        if wait > 0 {
-            return Err(LoginError::Throttled { wait_seconds: wait });
-        }
-
-        let creds = users::local_credentials(db, &email).await?;
-        let hash = creds.as_ref().and_then(|c| c.password_hash.as_deref());
-        let ok = self.hasher.verify(attempt.password, hash).await?;
-        if let (true, Some(creds)) = (ok, creds.as_ref()) {
-            throttle::clear(db, &account_key).await?;
-            if hash.is_some_and(|h| self.hasher.needs_rehash(h)) {
-                let fresh = self.hasher.hash(attempt.password).await?;
-                users::update_password(db, creds.id, &fresh).await?;
-            }
-            let user = users::by_id(db, creds.id)
-                .await?
-                .ok_or(LoginError::Invalid)?;
-            return Ok(Identity {
-                user,
-                provider: ProviderId::Local,
-            });
-        }
-
-        let failures = throttle::record_failure(db, &account_key, now, ACCOUNT_WINDOW).await?;
-        let mut wait = account_wait(failures);
-        if wait > 0 {
-            throttle::lock_until(db, &account_key, now + wait).await?;
-        }
-        let client_failures = throttle::record_failure(db, &client_key, now, CLIENT_WINDOW).await?;
-        if client_failures >= CLIENT_MAX_FAILURES {
-            throttle::lock_until(db, &client_key, now + CLIENT_WINDOW).await?;
-            wait = wait.max(CLIENT_WINDOW);
-        }
-        if failures == 1 {
-            throttle::prune(db, now - ACCOUNT_WINDOW).await?;
-        }
-        if wait > 0 {
-            return Err(LoginError::Throttled { wait_seconds: wait });
-        }
-        Err(LoginError::Invalid)
+            .ok_or(LoginError::Invalid)?;
+        Ok(Identity {
+            // The session must carry the version that was verified, not a newer one.
+            user: User {
+                credential_version: creds.credential_version,
+                ..user
+            },
+            provider: ProviderId::Local,
+        })
     }
 }
 

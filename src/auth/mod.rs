@@ -45,6 +45,8 @@ pub struct PasswordAttempt<'a> {
     pub email: &'a str,
     pub password: &'a str,
     pub client: IpAddr,
+    /// The browser's device cookie, if it has one (see `local::DEVICE_COOKIE`).
+    pub device: Option<&'a str>,
 }
 
 #[derive(Debug, thiserror::Error)]

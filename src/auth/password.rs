@@ -2,7 +2,9 @@
 //! semaphore: argon2 is deliberately slow and memory-hungry, and unbounded parallel
 //! hashes would stall the async executor or exhaust memory under a login flood.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -19,6 +21,22 @@ pub struct Hasher {
     /// A hash of a random password, verified against when the email is unknown so that
     /// answering "no such account" takes as long as "wrong password".
     dummy_hash: Arc<String>,
+    /// How long a verification with the configured parameters takes (nanoseconds, a
+    /// running average). A wrong password checked against a hash made with weaker
+    /// parameters (before an upgrade) is padded to this, so that it answers no sooner
+    /// than an unknown email, which is checked against the dummy hash.
+    typical_nanos: Arc<AtomicU64>,
+}
+
+/// Longest password input looked at, in characters: four times the longest password
+/// accepted, which NFKC normalization cannot shrink into (its largest contraction, a
+/// Hangul syllable, is three to one). Anything longer is refused before normalizing or
+/// hashing, so a 2 MiB form costs nothing.
+pub const INPUT_MAX: usize = 4 * PASSWORD_MAX;
+
+/// True when `password` is longer than any password quire accepted could have been typed.
+pub fn too_long(password: &str) -> bool {
+    password.len() > INPUT_MAX && password.chars().nth(INPUT_MAX).is_some()
 }
 
 impl Hasher {
@@ -27,11 +45,15 @@ impl Hasher {
             .map_err(|e| format!("auth.argon2: {e}"))?;
         let mut random = [0u8; 32];
         rand::Rng::fill(&mut rand::rngs::OsRng, &mut random[..]);
+        let started = Instant::now();
         let dummy = hash_blocking(&params, &hex::encode(random)).map_err(|e| e.to_string())?;
+        // Hashing and verifying with the same parameters cost the same: a first estimate.
+        let typical = started.elapsed().as_nanos() as u64;
         Ok(Hasher {
             params,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             dummy_hash: Arc::new(dummy),
+            typical_nanos: Arc::new(AtomicU64::new(typical)),
         })
     }
 
@@ -47,13 +69,37 @@ impl Hasher {
     }
 
     /// True when `password` matches `hash`. With no hash (unknown account) it checks
-    /// against a dummy hash and returns false, taking the same time.
+    /// against a dummy hash and returns false, taking the same time. A wrong password
+    /// against a hash with weaker parameters than the configured ones takes as long as
+    /// one against a current hash, so an old account does not stand out.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool> {
         let known = hash.is_some();
+        let weaker = hash.is_some_and(|h| self.needs_rehash(h));
         let hash = hash.unwrap_or(&self.dummy_hash).to_string();
         let password = password.to_string();
-        let ok = self.run(move || verify_blocking(&password, &hash)).await?;
+        let (ok, took) = self
+            .run(move || {
+                let started = Instant::now();
+                let ok = verify_blocking(&password, &hash);
+                (ok, started.elapsed())
+            })
+            .await?;
+        if !weaker {
+            self.observe(took);
+        } else if !ok {
+            // Padded by sleeping, not by hashing: it costs the server nothing.
+            let typical = Duration::from_nanos(self.typical_nanos.load(Ordering::Relaxed));
+            rocket::tokio::time::sleep(typical.saturating_sub(took)).await;
+        }
         Ok(ok && known)
+    }
+
+    /// Folds one verification's duration into the running average (weight 1/8).
+    fn observe(&self, took: Duration) {
+        let sample = took.as_nanos() as u64;
+        let old = self.typical_nanos.load(Ordering::Relaxed);
+        let new = old - old / 8 + sample / 8;
+        self.typical_nanos.store(new, Ordering::Relaxed);
     }
 
     /// True when `hash` was made with weaker parameters than the configured ones, so a
@@ -106,6 +152,9 @@ fn verify_blocking(password: &str, hash: &str) -> bool {
 
 /// Why a new password is refused, worded for the person choosing it.
 pub fn policy_problem(password: &str, min_len: usize, context: &[&str]) -> Option<String> {
+    if too_long(password) {
+        return Some(format!("Use at most {PASSWORD_MAX} characters."));
+    }
     let len = normalize(password).chars().count();
     if len < min_len {
         return Some(format!(

@@ -27,6 +27,8 @@ pub struct Start<'a> {
     /// For a login through OIDC: the raw ID token (for logout) and the OP's session id.
     pub id_token: Option<&'a str>,
     pub oidc_sid: Option<&'a str>,
+    /// The credential version the login verified (`User::credential_version`).
+    pub credential_version: i64,
 }
 
 /// Starts a session and sets its cookie: persistent for `remember_days` with remember-me,
@@ -60,6 +62,7 @@ pub async fn start(
             expires_at: now + lifetime,
             id_token: s.id_token,
             oidc_sid: s.oidc_sid,
+            credential_version: s.credential_version,
         },
     )
     .await?;

@@ -36,7 +36,10 @@ struct RecheckRow {
 
 pub async fn set_tokens(
     db: &AnyPool,
-    session_id: SessionId, t: &Tokens, now: i64) -> sqlx::Result<()> {
+    session_id: SessionId,
+    t: &Tokens,
+    now: i64,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE sessions SET oidc_refresh_token = $1, oidc_access_token = $2, \
          oidc_access_expires_at = $3, oidc_checked_at = $4 WHERE id = $5",
@@ -52,7 +55,10 @@ pub async fn set_tokens(
 }
 
 /// The re-check state of an OIDC session, None when there is no such session.
-pub async fn recheck_state(db: &AnyPool, session_id: SessionId) -> sqlx::Result<Option<RecheckState>> {
+pub async fn recheck_state(
+    db: &AnyPool,
+    session_id: SessionId,
+) -> sqlx::Result<Option<RecheckState>> {
     let row: Option<RecheckRow> = sqlx::query_as(
         "SELECT user_id, id_token, oidc_checked_at, oidc_refresh_token, oidc_access_token, \
          oidc_access_expires_at FROM sessions WHERE id = $1 AND provider = 'oidc'",

@@ -68,13 +68,16 @@ pub struct NewSession<'a> {
     pub user_agent: &'a str,
     pub now: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// The user's credential version the login verified (0 for OIDC, whose users have
+    /// no local password); the session is valid only while the user's stays the same.
+    pub credential_version: i64,
 }
 
 pub async fn insert(db: &AnyPool, s: NewSession<'_>) -> sqlx::Result<SessionId> {
     let query = sqlx::query_as(
         "INSERT INTO sessions (token_hash, user_id, provider, remember, user_agent, \
-         created_at, last_seen_at, expires_at, id_token, oidc_sid) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9) RETURNING id",
+         created_at, last_seen_at, expires_at, id_token, oidc_sid, credential_version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10) RETURNING id",
     )
     .bind(s.token_hash)
     .bind(s.user_id.0)
@@ -84,13 +87,15 @@ pub async fn insert(db: &AnyPool, s: NewSession<'_>) -> sqlx::Result<SessionId> 
     .bind(unix(s.now))
     .bind(unix(s.expires_at))
     .bind(s.id_token.unwrap_or(""))
-    .bind(s.oidc_sid.unwrap_or(""));
+    .bind(s.oidc_sid.unwrap_or(""))
+    .bind(s.credential_version);
     let (id,): (i64,) = super::fetch_returning(query, db).await?;
     Ok(SessionId(id))
 }
 
-/// The session with this token hash and its user, unless past its absolute expiry.
-/// The idle limit depends on configuration and is checked by the caller.
+/// The session with this token hash and its user, unless past its absolute expiry or
+/// made with a password that has changed since (its credential version is behind the
+/// user's). The idle limit depends on configuration and is checked by the caller.
 pub async fn by_token_hash(
     db: &AnyPool,
     token_hash: &str,
@@ -98,9 +103,10 @@ pub async fn by_token_hash(
 ) -> sqlx::Result<Option<SessionUser>> {
     sqlx::query_as(
         "SELECT s.id AS session_id, s.remember, s.last_seen_at, s.expires_at, s.provider, \
-         u.id, u.kind, u.email, u.name, u.is_admin \
+         u.id, u.kind, u.email, u.name, u.is_admin, u.credential_version \
          FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.token_hash = $1 AND s.expires_at > $2",
+         WHERE s.token_hash = $1 AND s.expires_at > $2 \
+         AND s.credential_version = u.credential_version",
     )
     .bind(token_hash)
     .bind(unix(now))

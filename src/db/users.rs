@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, FromRow, Row};
 
 use super::{flag, is_unique_violation, named, now, text_or_none};
-use crate::domain::{AccountKind, UserId};
+use crate::domain::{AccountKind, SessionId, UserId};
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -14,6 +14,9 @@ pub struct User {
     pub email: String,
     pub name: String,
     pub is_admin: bool,
+    /// Bumped by every password change; a session is valid only at the version its login
+    /// verified. For a user from a login, the version that login verified.
+    pub credential_version: i64,
 }
 
 impl<'r> FromRow<'r, AnyRow> for User {
@@ -24,6 +27,7 @@ impl<'r> FromRow<'r, AnyRow> for User {
             email: row.try_get("email")?,
             name: row.try_get("name")?,
             is_admin: flag(row, "is_admin")?,
+            credential_version: row.try_get("credential_version")?,
         })
     }
 }
@@ -34,6 +38,8 @@ pub struct Credentials {
     pub id: UserId,
     /// None for accounts without a local password.
     pub password_hash: Option<String>,
+    /// The version `password_hash` belongs to.
+    pub credential_version: i64,
 }
 
 impl<'r> FromRow<'r, AnyRow> for Credentials {
@@ -41,6 +47,7 @@ impl<'r> FromRow<'r, AnyRow> for Credentials {
         Ok(Credentials {
             id: UserId(row.try_get("id")?),
             password_hash: text_or_none(row, "password_hash")?,
+            credential_version: row.try_get("credential_version")?,
         })
     }
 }
@@ -60,7 +67,7 @@ pub enum InsertError {
     Db(#[from] sqlx::Error),
 }
 
-const COLUMNS: &str = "id, kind, email, name, is_admin";
+const COLUMNS: &str = "id, kind, email, name, is_admin, credential_version";
 
 pub async fn by_id(db: &AnyPool, id: UserId) -> sqlx::Result<Option<User>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
@@ -80,10 +87,22 @@ pub async fn local_by_email(db: &AnyPool, email: &str) -> sqlx::Result<Option<Us
 }
 
 pub async fn local_credentials(db: &AnyPool, email: &str) -> sqlx::Result<Option<Credentials>> {
-    sqlx::query_as("SELECT id, password_hash FROM users WHERE kind = 'local' AND email = $1")
-        .bind(email)
+    sqlx::query_as(
+        "SELECT id, password_hash, credential_version FROM users \
+         WHERE kind = 'local' AND email = $1",
+    )
+    .bind(email)
+    .fetch_optional(db)
+    .await
+}
+
+/// The user's credential version; None when no such user exists.
+pub async fn credential_version(db: &AnyPool, id: UserId) -> sqlx::Result<Option<i64>> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT credential_version FROM users WHERE id = $1")
+        .bind(id.0)
         .fetch_optional(db)
-        .await
+        .await?;
+    Ok(row.map(|(v,)| v))
 }
 
 /// The user's password hash; None when the user has no local password.
@@ -118,19 +137,82 @@ pub async fn insert_local(db: &AnyPool, new: NewLocalUser<'_>) -> Result<User, I
             email: new.email.to_string(),
             name: new.name.to_string(),
             is_admin: new.is_admin,
+            credential_version: 0,
         }),
         Err(e) if is_unique_violation(&e) => Err(InsertError::EmailTaken),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Replaces the password hash; returns false when no such user exists.
+/// Replaces the password hash and bumps the credential version, so every session made
+/// with the old password stops working; returns false when no such user exists.
 pub async fn update_password(db: &AnyPool, id: UserId, hash: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-        .bind(hash)
+    let done = sqlx::query(
+        "UPDATE users SET password_hash = $1, credential_version = credential_version + 1 \
+         WHERE id = $2",
+    )
+    .bind(hash)
+    .bind(id.0)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Changes the password from a session that proved the old one: bumps the credential
+/// version, moves `keep` (that session) to the new version and ends every other session
+/// of the user, in one transaction. Returns false when no such user exists.
+pub async fn change_password_keeping(
+    db: &AnyPool,
+    id: UserId,
+    hash: &str,
+    keep: SessionId,
+) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let done = sqlx::query(
+        "UPDATE users SET password_hash = $1, credential_version = credential_version + 1 \
+         WHERE id = $2",
+    )
+    .bind(hash)
+    .bind(id.0)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE sessions SET credential_version = \
+         (SELECT credential_version FROM users WHERE id = $1) WHERE id = $2 AND user_id = $1",
+    )
+    .bind(id.0)
+    .bind(keep.0)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
         .bind(id.0)
-        .execute(db)
+        .bind(keep.0)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Stores a stronger hash of the same password, only if the stored hash is still
+/// `verified` (the one the login just checked): a password changed meanwhile is never
+/// overwritten. The credential version stays, as the password did. Returns whether it
+/// was stored.
+pub async fn rehash_password(
+    db: &AnyPool,
+    id: UserId,
+    verified: &str,
+    fresh: &str,
+) -> sqlx::Result<bool> {
+    let done =
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+            .bind(fresh)
+            .bind(id.0)
+            .bind(verified)
+            .execute(db)
+            .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -170,6 +252,8 @@ pub async fn upsert_oidc(db: &AnyPool, id: OidcIdentity<'_>) -> sqlx::Result<Use
         email: id.email.to_string(),
         name: id.name.to_string(),
         is_admin: id.is_admin,
+        // OIDC accounts have no local password, so their version never moves.
+        credential_version: 0,
     })
 }
 

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::{human_time, Frame, Reply};
 use crate::auth::csrf::{CsrfForm, Submit};
-use crate::auth::local::{FieldErrors, SetPasswordError};
-use crate::auth::{session, CurrentUser, Providers};
+use crate::auth::local::{FieldErrors, SetPasswordError, DEVICE_COOKIE};
+use crate::auth::{session, Client, CurrentUser, LoginError, Providers};
 use crate::db::sessions::{self, SessionInfo};
 use crate::db::{current_time, Db};
 use crate::domain::{AccountKind, SessionId};
@@ -156,11 +156,14 @@ struct PasswordForm {
     new_password: String,
 }
 
-/// Changes the password after checking the current one, and ends every other session:
-/// whoever might have known the old password is logged out everywhere.
+/// Changes the password after checking the current one (throttled like a login), and
+/// ends every other session: whoever might have known the old password is logged out
+/// everywhere.
 #[post("/account/password", data = "<form>")]
 async fn change_password(
     db: &Db,
+    cookies: &CookieJar<'_>,
+    client: Client,
     frame: Frame,
     user: CurrentUser,
     providers: &State<Providers>,
@@ -174,17 +177,38 @@ async fn change_password(
         return Err(Error::NotFound);
     };
     let mut errors = FieldErrors::new();
-    if !local
-        .verify_current(&db.0, user.user.id, &form.current_password)
-        .await?
-    {
-        errors.insert(
-            "current_password",
-            vec!["That is not your current password.".into()],
-        );
-    } else {
+    let device = cookies.get_private(DEVICE_COOKIE);
+    let current = local
+        .verify_current(
+            &db.0,
+            &user.user,
+            &form.current_password,
+            client.ip,
+            device.as_ref().map(|c| c.value()),
+        )
+        .await;
+    let mut status = Status::UnprocessableEntity;
+    match current {
+        Ok(true) => {}
+        Ok(false) | Err(LoginError::Invalid | LoginError::Unsupported) => {
+            errors.insert(
+                "current_password",
+                vec!["That is not your current password.".into()],
+            );
+        }
+        Err(LoginError::Throttled { wait_seconds }) => {
+            status = Status::TooManyRequests;
+            let msg = format!(
+                "Too many failed attempts. Try again in {}.",
+                super::login::wait_words(wait_seconds)
+            );
+            errors.insert("current_password", vec![msg]);
+        }
+        Err(LoginError::Internal(e)) => return Err(e),
+    }
+    if errors.is_empty() {
         match local
-            .set_password(&db.0, &user.user, &form.new_password)
+            .change_password(&db.0, &user.user, &form.new_password, user.session_id)
             .await
         {
             Ok(()) => {}
@@ -196,9 +220,8 @@ async fn change_password(
     }
     if !errors.is_empty() {
         let page = account_page(db, frame, &user, providers, errors).await?;
-        return Ok(Reply::Page((Status::UnprocessableEntity, page)));
+        return Ok(Reply::Page((status, page)));
     }
-    sessions::delete_others(&db.0, user.user.id, user.session_id).await?;
     Ok(Reply::Flash(Flash::success(
         Redirect::to(uri!(account)),
         "Password changed. Every other session has been logged out.",

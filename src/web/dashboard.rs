@@ -139,7 +139,7 @@ async fn create_post(
         Err(e) => {
             let errors = FieldErrors::from([("body", vec![e.to_string()])]);
             let page = dashboard_page(db, frame, &user, form.values(), errors).await?;
-            return Ok(Err((e.status(), page)));
+            return Ok(Reply::Page((e.status(), page)));
         }
     };
     let new = NewPost {
@@ -238,8 +238,12 @@ async fn update_post(
                 slug: post.slug,
                 values: form.values(),
                 errors,
+                title_max: TITLE_MAX,
             };
-            return Ok(Err((e.status(), Template::render("edit.html", page))));
+            return Ok(Reply::Page((
+                e.status(),
+                Template::render("edit.html", page),
+            )));
         }
     };
     let update = PostUpdate {

@@ -8,16 +8,20 @@ use rocket::{get, post, routes, uri, FromForm, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
-use super::{after_login, local_path, Frame, Reply};
+use super::{after_login, local_path, FlashView, Frame, Reply};
 use crate::auth::csrf::{CsrfForm, CsrfToken, Submit};
-use crate::auth::local::{FieldErrors, NewAccount, SignupError};
+use crate::auth::local::{
+    FieldErrors, NewAccount, OpenSignupError, SignupError, DEVICE_COOKIE, EMAIL_MAX,
+};
+use crate::auth::password::too_long;
 use crate::auth::session::{self, Start};
 use crate::auth::{
     Client, CurrentUser, LoginEntry, LoginError, PasswordAttempt, Providers, UserAgent,
 };
-use crate::config::Config;
+use crate::config::{Config, PASSWORD_MAX};
+use crate::db::users::{self, User};
 use crate::db::{current_time, sessions, Db};
-use crate::domain::{ProviderId, SessionId, UserId};
+use crate::domain::{ProviderId, SessionId};
 use crate::error::{Error, Result};
 
 /// What logging someone in takes, gathered by one guard so that the handlers that log
@@ -59,21 +63,23 @@ impl<'r> FromRequest<'r> for LoginContext<'r> {
 }
 
 impl LoginContext<'_> {
-    /// Starts a session for `user_id` in this browser (see `session::start`).
+    /// Starts a session for `user` in this browser (see `session::start`), valid while
+    /// the user's credential version stays the one the login verified.
     pub async fn log_in(
         &self,
-        user_id: UserId,
+        user: &User,
         provider: ProviderId,
         remember: bool,
     ) -> Result<SessionId> {
         let start = Start {
-            user_id,
+            user_id: user.id,
             provider,
             remember,
             user_agent: &self.agent.0,
             secure: self.client.https,
             id_token: None,
             oidc_sid: None,
+            credential_version: user.credential_version,
         };
         session::start(&self.db.0, self.cookies, &self.config.auth, start).await
     }
@@ -213,10 +219,23 @@ async fn login(ctx: LoginContext<'_>, csrf: CsrfToken, form: CsrfForm<LoginForm>
             values,
         );
     }
+    // No account has such an email or password: refused before they are normalized,
+    // hashed or counted.
+    if values.email.chars().count() > EMAIL_MAX {
+        let msg = format!("That email is too long: an address has at most {EMAIL_MAX} characters.");
+        return refuse(Status::UnprocessableEntity, msg, values);
+    }
+    if too_long(&form.password) {
+        let msg =
+            format!("That password is too long: passwords have at most {PASSWORD_MAX} characters.");
+        return refuse(Status::UnprocessableEntity, msg, values);
+    }
+    let device = ctx.cookies.get_private(DEVICE_COOKIE);
     let attempt = PasswordAttempt {
         email: &form.email,
         password: &form.password,
         client: ctx.client.ip,
+        device: device.as_ref().map(|c| c.value()),
     };
     let identity = match provider.authenticate_password(&ctx.db.0, attempt).await {
         Ok(identity) => identity,
@@ -237,8 +256,23 @@ async fn login(ctx: LoginContext<'_>, csrf: CsrfToken, form: CsrfForm<LoginForm>
         Err(LoginError::Unsupported) => return Err(Error::NotFound),
         Err(LoginError::Internal(e)) => return Err(e),
     };
-    ctx.log_in(identity.user.id, identity.provider, form.remember)
+    ctx.log_in(&identity.user, identity.provider, form.remember)
         .await?;
+    // The password changed while this one was being checked: the session, stamped with
+    // the old version, would not work anyway; say so now.
+    let version = users::credential_version(&ctx.db.0, identity.user.id).await?;
+    if version != Some(identity.user.credential_version) {
+        session::end(&ctx.db.0, ctx.cookies).await?;
+        return refuse(
+            Status::Unauthorized,
+            "Incorrect email or password.".into(),
+            values,
+        );
+    }
+    if let Some(local) = ctx.providers.local() {
+        ctx.cookies
+            .add_private(local.device_cookie(&identity.user.email, ctx.client.https));
+    }
     sessions::delete_expired(&ctx.db.0, current_time()).await?;
     let greeting = format!("Welcome back, {}.", identity.user.name);
     Ok(Reply::Flash(Flash::success(
@@ -248,7 +282,7 @@ async fn login(ctx: LoginContext<'_>, csrf: CsrfToken, form: CsrfForm<LoginForm>
 }
 
 /// "45 seconds", "3 minutes".
-fn wait_words(seconds: i64) -> String {
+pub(crate) fn wait_words(seconds: i64) -> String {
     if seconds < 60 {
         format!("{seconds} second{}", if seconds == 1 { "" } else { "s" })
     } else {
@@ -337,16 +371,40 @@ async fn signup(
             return Ok(Reply::Page((Status::Forbidden, page)));
         }
     };
+    // Refused before it is normalized; no account can have it.
+    if values.email.chars().count() > EMAIL_MAX {
+        let mut errors = FieldErrors::new();
+        errors.insert(
+            "email",
+            vec![format!("Use at most {EMAIL_MAX} characters.")],
+        );
+        let page = signup_page(frame, config, providers, values, errors);
+        return Ok(Reply::Page((Status::UnprocessableEntity, page)));
+    }
     let account = NewAccount::new(&form.email, &form.name, &form.password);
-    let user = match local.create_account(&ctx.db.0, &account, false).await {
+    let user = match local.sign_up(&ctx.db.0, &account, ctx.client.ip).await {
         Ok(user) => user,
-        Err(SignupError::Invalid(errors)) => {
+        Err(OpenSignupError::Throttled { wait_seconds }) => {
+            let mut frame = frame;
+            frame.flash = Some(FlashView {
+                kind: "error".into(),
+                message: format!(
+                    "Too many signups from your network. Try again in {}.",
+                    wait_words(wait_seconds)
+                ),
+            });
+            let page = signup_page(frame, config, providers, values, FieldErrors::new());
+            return Ok(Reply::Page((Status::TooManyRequests, page)));
+        }
+        Err(OpenSignupError::Signup(SignupError::Invalid(errors))) => {
             let page = signup_page(frame, config, providers, values, errors);
             return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
-        Err(SignupError::Internal(e)) => return Err(e),
+        Err(OpenSignupError::Signup(SignupError::Internal(e))) => return Err(e),
     };
-    ctx.log_in(user.id, ProviderId::Local, false).await?;
+    ctx.log_in(&user, ProviderId::Local, false).await?;
+    ctx.cookies
+        .add_private(local.device_cookie(&user.email, ctx.client.https));
     let welcome = format!(
         "Welcome to {}, {}. Write your first post below.",
         config.site.title, user.name

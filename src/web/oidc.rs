@@ -235,6 +235,7 @@ async fn callback(
             secure: client.https,
             id_token: Some(&login.id_token),
             oidc_sid: Some(&login.sid),
+            credential_version: login.identity.user.credential_version,
         },
     )
     .await?;

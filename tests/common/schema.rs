@@ -351,21 +351,28 @@ pub async fn let_locks_pass(db: &impl Db) {
 }
 
 /// Whether failed logins are being counted against the account with this email.
-pub async fn account_failures_counted(db: &impl Db, email: &str) -> bool {
+pub async fn account_failures_counted(app: &TestApp, email: &str) -> bool {
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_throttle WHERE key = $1")
-        .bind(format!("account:{email}"))
-        .fetch_one(&*db.pool().await)
+        .bind(account_key(app, email))
+        .fetch_one(&*app.pool().await)
         .await
         .expect("throttle rows");
     rows > 0
 }
 
+/// The throttle row of the account with this email, as quire names it (a keyed hash of
+/// the normalized email, so the table holds nothing anyone typed).
+pub fn account_key(app: &TestApp, email: &str) -> String {
+    quire::auth::local::ThrottleKeys::from_figment(&app.figment)
+        .account(&quire::auth::local::normalize_email(email))
+}
+
 /// Until when (unix seconds) the account with this email is locked; panics when no
 /// failure was ever counted against it.
-pub async fn account_locked_until(db: &impl Db, email: &str) -> i64 {
+pub async fn account_locked_until(app: &TestApp, email: &str) -> i64 {
     sqlx::query_scalar("SELECT locked_until FROM login_throttle WHERE key = $1")
-        .bind(format!("account:{email}"))
-        .fetch_one(&*db.pool().await)
+        .bind(account_key(app, email))
+        .fetch_one(&*app.pool().await)
         .await
         .expect("a throttle row for the account")
 }

@@ -14,17 +14,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::claims::Profile;
-use super::{
-    jwt_payload, Metadata, OidcClient, OidcError, OidcProvider, SKEW,
-};
+use super::{jwt_payload, Metadata, OidcClient, OidcError, OidcProvider, SKEW};
 use crate::auth::local::client_key;
 use crate::auth::Identity;
-use crate::domain::ProviderId;
-use crate::error::chain as error_chain;
-use crate::token;
 use crate::db::oidc_sessions::Tokens;
 use crate::db::users::{self, OidcIdentity};
 use crate::db::{now, rate, used_once, Pool};
+use crate::domain::ProviderId;
+use crate::error::chain as error_chain;
+use crate::token;
 
 /// How long a login may take between leaving for the IdP and coming back.
 pub const LOGIN_TTL: i64 = 10 * 60;

@@ -10,11 +10,11 @@ use serde_json::Value;
 
 use super::claims::Profile;
 use super::flow::merge_userinfo;
-use crate::domain::SessionId;
-use crate::error::chain as describe_error;
 use super::{jwt_payload, log_safe, Metadata, OidcError, OidcProvider};
 use crate::db::oidc_sessions::{self, RecheckState, Tokens};
 use crate::db::{now, sessions, Pool};
+use crate::domain::SessionId;
+use crate::error::chain as describe_error;
 use crate::error::Result;
 
 /// What a re-check did to a session.
