@@ -8,11 +8,11 @@ use rocket::{get, post, routes, uri, FromForm, Responder, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
-use super::{after_login, local_path, Frame};
+use super::login::LoginContext;
+use super::{after_login, local_path, Frame, Reply};
 use crate::auth::oidc::{log_safe, Callback, OidcError, OidcProvider, Pending, LOGIN_TTL};
 use crate::auth::session::{self, Start};
-use crate::auth::{Client, Providers, UserAgent};
-use crate::config::Config;
+use crate::auth::{Client, Providers};
 use crate::db::{now, oidc_sessions, Db};
 use crate::error::{Error, Result};
 
@@ -50,16 +50,8 @@ struct ErrorPage {
     provider: String,
 }
 
-#[allow(clippy::large_enum_variant)]
-#[derive(Responder)]
-enum Outcome {
-    Redirect(Redirect),
-    Flash(Flash<Redirect>),
-    Page((Status, Template)),
-}
-
 /// Turns a failed login into a page a person can act on; the reason goes to the log.
-fn error_page(frame: Frame, oidc: &OidcProvider, err: OidcError, next: &str) -> Result<Outcome> {
+fn error_page(frame: Frame, oidc: &OidcProvider, err: OidcError, next: &str) -> Result<Reply> {
     let provider = oidc.cfg.display_name.clone();
     let (status, title, message) = match &err {
         OidcError::Unavailable(_) => (
@@ -136,7 +128,7 @@ fn error_page(frame: Frame, oidc: &OidcProvider, err: OidcError, next: &str) -> 
         retry_href,
         provider,
     };
-    Ok(Outcome::Page((
+    Ok(Reply::Page((
         status,
         Template::render("oidc_error.html", page),
     )))
@@ -166,7 +158,7 @@ async fn start_login(
     cookies: &CookieJar<'_>,
     client: Client,
     next: Option<String>,
-) -> Result<Outcome> {
+) -> Result<Reply> {
     let Some(oidc) = providers.oidc() else {
         return Err(Error::NotFound);
     };
@@ -185,24 +177,23 @@ async fn start_login(
                 .path("/")
                 .max_age(time::Duration::seconds(LOGIN_TTL));
             cookies.add_private(cookie);
-            Ok(Outcome::Redirect(Redirect::to(url)))
+            Ok(Reply::Redirect(Redirect::to(url)))
         }
         Err(e) => error_page(frame, oidc, e, &next),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 #[get("/oidc/callback?<params..>")]
-async fn callback(
-    db: &Db,
-    frame: Frame,
-    providers: &State<Providers>,
-    config: &State<Config>,
-    cookies: &CookieJar<'_>,
-    client: Client,
-    agent: UserAgent,
-    params: Callback,
-) -> Result<Outcome> {
+async fn callback(ctx: LoginContext<'_>, params: Callback) -> Result<Reply> {
+    let LoginContext {
+        db,
+        cookies,
+        providers,
+        config,
+        client,
+        agent,
+        frame,
+    } = ctx;
     let Some(oidc) = providers.oidc() else {
         return Err(Error::NotFound);
     };
@@ -241,7 +232,7 @@ async fn callback(
     .await?;
     oidc_sessions::set_tokens(&db.0, session_id, &login.tokens, now()).await?;
     let greeting = format!("Welcome, {}.", login.identity.user.name);
-    Ok(Outcome::Flash(Flash::success(
+    Ok(Reply::Flash(Flash::success(
         Redirect::to(after_login(&pending.next)),
         greeting,
     )))
