@@ -5,9 +5,9 @@
 //! - at most [`BODY_MAX`] characters;
 //! - at most [`DEPTH_MAX`] levels of nesting, counted on the Markdown parser's events and
 //!   again on the tree the sanitizer's HTML parser builds (raw HTML can nest too). The
-//!   sanitizer's parser scans its stack of open elements for most tags, so a body of
-//!   150 000 `>` costs it minutes; a text nested deeper than the limit is refused, not
-//!   flattened, so what is saved is what was written;
+//!   sanitizer's parser scans its stack of open elements for most tags, so its cost grows
+//!   with depth times length (150 000 `>` took 108 s in a release build); a text nested
+//!   deeper than the limit is refused, not flattened, so what is saved is what was written;
 //! - rendered HTML at most [`HTML_FACTOR`] times the size of its source plus
 //!   [`HTML_FLOOR`], checked while writing (wide tables with empty cells, reused long
 //!   links and re-opened inline HTML elements multiply their source) and on the result;
@@ -141,17 +141,18 @@ struct Renders {
     running: AtomicUsize,
 }
 
-static RENDERS: LazyLock<Renders> = LazyLock::new(|| {
-    let slots = render_slots();
-    Renders {
-        slots: Semaphore::new(slots),
-        waiting: AtomicUsize::new(0),
-        max_waiting: slots * WAITING_PER_SLOT,
-        running: AtomicUsize::new(0),
-    }
-});
+static RENDERS: LazyLock<Renders> = LazyLock::new(|| Renders::new(render_slots()));
 
 impl Renders {
+    fn new(slots: usize) -> Renders {
+        Renders {
+            slots: Semaphore::new(slots),
+            waiting: AtomicUsize::new(0),
+            max_waiting: slots * WAITING_PER_SLOT,
+            running: AtomicUsize::new(0),
+        }
+    }
+
     async fn admit(
         &'static self,
     ) -> Result<rocket::tokio::sync::SemaphorePermit<'static>, RenderError> {
@@ -676,6 +677,10 @@ mod tests {
             "tbody is implied"
         );
         assert_eq!(depth("<b><p>x</b>y</p>"), 2, "rearranged, not nested");
+        // `</b>` after ten divs: the parser moves a new `<b>` down eight of them and puts
+        // the last two divs (still open) inside it, so the paragraph is 12 levels deep.
+        let adopted = "<b>".to_string() + &"<div>".repeat(10) + "</b><p>x</p>";
+        assert_eq!(depth(&adopted), 12, "adoption agency");
         assert_eq!(depth("<div><div></div></div><div></div>"), 2);
         assert_eq!(depth("<template><div><div></div></div></template>"), 3);
     }
@@ -690,6 +695,14 @@ mod tests {
         let open: String = (0..50).map(|i| format!("<b id=b{i}>")).collect();
         let reopened = format!("x {open}{}", "</p><p>x".repeat(5000));
         assert_eq!(render(&reopened), Err(RenderError::TooLarge));
+        // The measurement alone stops it, before the sanitizer builds anything.
+        let budget = html_budget(reopened.len());
+        let html = markdown_html(&reopened, budget).unwrap();
+        assert!(html.len() < 2 * reopened.len());
+        assert_eq!(
+            measure_html(&html, DEPTH_MAX, budget),
+            Err(RenderError::TooLarge)
+        );
         // The same long link reused many times.
         let link = format!("[a]: https://example.com/{}\n\n", "x".repeat(1000));
         ok(&(link.clone() + &"[a] ".repeat(40)));
@@ -704,6 +717,37 @@ mod tests {
             let html = ok(&text);
             assert!(html.len() <= html_budget(text.len()), "{}", html.len());
         }
+    }
+
+    #[test]
+    fn renders_wait_for_a_slot_in_a_short_queue() {
+        let runtime = rocket::tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let renders: &'static Renders = Box::leak(Box::new(Renders::new(1)));
+            let busy = renders.admit().await.unwrap();
+            let mut queued = Vec::new();
+            for _ in 0..WAITING_PER_SLOT {
+                queued.push(rocket::tokio::spawn(renders.admit()));
+            }
+            rocket::tokio::task::yield_now().await;
+            assert_eq!(renders.waiting.load(Ordering::SeqCst), WAITING_PER_SLOT);
+            // Refused at once; a wrong queue bound would wait here for the held slot.
+            let one_more =
+                rocket::tokio::time::timeout(std::time::Duration::from_secs(10), renders.admit());
+            assert_eq!(
+                one_more.await.ok().and_then(|r| r.err()),
+                Some(RenderError::Busy)
+            );
+            drop(busy);
+            for waiter in queued {
+                drop(waiter.await.unwrap().unwrap());
+            }
+            assert_eq!(renders.waiting.load(Ordering::SeqCst), 0);
+            assert!(renders.admit().await.is_ok(), "the queue drained");
+        });
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod outage;
 mod posts;
 mod proxy;
 mod public;
+mod render_bounds;
 mod security;
 mod sessions;
 mod signup;
