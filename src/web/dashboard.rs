@@ -18,7 +18,7 @@ use crate::render::{render_post, slug_for};
 
 pub const TITLE_MAX: usize = 200;
 /// About 100 printed pages; the `form` limit (2 MiB) bounds the request itself.
-pub const BODY_MAX: usize = 200_000;
+pub use crate::render::BODY_MAX;
 
 pub fn routes() -> Vec<Route> {
     routes![dashboard, create_post, edit_form, update_post, delete_post]
