@@ -3,7 +3,7 @@
 //! session made with the old password, and a login that upgrades an old hash never puts
 //! the old password back.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use rocket::futures::future::{join, join_all};
 use rocket::http::Status;
 
@@ -21,42 +21,10 @@ fn password(n: usize) -> String {
     format!("{PASSWORD} and {n} quiet owls")
 }
 
-/// Lets earlier rounds' failures pass, so only the race decides what happens.
-async fn forget_failures(app: &TestApp) {
-    sqlx::query("DELETE FROM login_throttle")
-        .execute(&*app.db().await)
-        .await
-        .unwrap();
-}
-
-async fn stored_hash(app: &TestApp, email: &str) -> String {
-    let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_one(&*app.db().await)
-        .await
-        .unwrap();
-    hash
-}
-
 fn matches(password: &str, hash: &str) -> bool {
     argon2::Argon2::default()
         .verify_password(password.as_bytes(), &PasswordHash::new(hash).unwrap())
         .is_ok()
-}
-
-/// A hash of `password` with weaker parameters than the app's, as made before an upgrade.
-fn old_hash(password: &str) -> String {
-    argon2::Argon2::new(
-        argon2::Algorithm::Argon2id,
-        argon2::Version::V0x13,
-        argon2::Params::new(1024, 1, 1, None).unwrap(),
-    )
-    .hash_password(
-        password.as_bytes(),
-        &SaltString::generate(&mut rand::rngs::OsRng),
-    )
-    .unwrap()
-    .to_string()
 }
 
 async fn change_password(b: &Browser, from: &str, to: &str) -> Status {
@@ -75,8 +43,7 @@ async fn logins_racing_a_password_change_keep_no_session_made_with_the_old_passw
     // Browsers that logged in before, so they are not throttled as strangers.
     let mut racers = Vec::new();
     for _ in 0..8 {
-        let b = app.new_browser().await;
-        assert_eq!(b.login(&email, PASSWORD).await.status(), Status::SeeOther);
+        let b = app.login_as(&email).await;
         b.logout().await;
         b.csrf_token().await;
         racers.push(b);
@@ -84,6 +51,7 @@ async fn logins_racing_a_password_change_keep_no_session_made_with_the_old_passw
     let mut old = PASSWORD.to_string();
     let mut kept = Vec::new();
     for round in 1..=5 {
+        // Earlier rounds' failures pass, so only the race decides what happens.
         forget_failures(&app).await;
         let new = password(round);
         let logins = join_all(racers.iter().map(|b| b.login(&email, &old)));
@@ -115,25 +83,18 @@ async fn logins_racing_a_password_change_keep_no_session_made_with_the_old_passw
 async fn upgrading_an_old_hash_at_login_never_restores_a_changed_password() {
     let app = TestApp::spawn_with(slow_hashing).await;
     let (owner, email) = app.author("Bea").await;
-    let racer = app.new_browser().await;
-    assert_eq!(
-        racer.login(&email, PASSWORD).await.status(),
-        Status::SeeOther
-    );
+    let racer = app.login_as(&email).await;
     racer.logout().await;
     racer.csrf_token().await;
 
     let mut old = PASSWORD.to_string();
     let mut restored = Vec::new();
     for round in 1..=12 {
+        // Earlier rounds' failures pass, so only the race decides what happens.
         forget_failures(&app).await;
-        // As if the hash predated an upgrade of the parameters: a login will rehash it.
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE email = $2")
-            .bind(old_hash(&old))
-            .bind(&email)
-            .execute(&*app.db().await)
-            .await
-            .unwrap();
+        // As if the hash predated an upgrade of the parameters (1024 KiB, now 4096): a
+        // login will rehash it.
+        store_old_hash(&app, &email, &old, 1024).await;
         let new = password(round);
         let (changed, _) = join(
             change_password(&owner, &old, &new),
@@ -141,7 +102,7 @@ async fn upgrading_an_old_hash_at_login_never_restores_a_changed_password() {
         )
         .await;
         assert_eq!(changed, Status::SeeOther, "round {round}: the change");
-        let hash = stored_hash(&app, &email).await;
+        let hash = password_hash(&app, &email).await;
         if !matches(&new, &hash) {
             assert!(matches(&old, &hash), "round {round}: neither password");
             restored.push(round);
@@ -161,17 +122,9 @@ async fn upgrading_an_old_hash_at_login_never_restores_a_changed_password() {
 async fn a_session_made_before_the_password_changed_is_no_longer_honoured() {
     let app = TestApp::spawn().await;
     let (owner, email) = app.author("Cy").await;
-    let other = app.new_browser().await;
-    assert_eq!(
-        other.login(&email, PASSWORD).await.status(),
-        Status::SeeOther
-    );
+    let other = app.login_as(&email).await;
     // What a password change does to the account, without touching its sessions.
-    sqlx::query("UPDATE users SET credential_version = credential_version + 1 WHERE email = $1")
-        .bind(&email)
-        .execute(&*app.db().await)
-        .await
-        .unwrap();
+    bump_credential_version(&app, &email).await;
     assert!(!other.is_logged_in().await);
     assert!(!owner.is_logged_in().await);
     // A fresh login works again.

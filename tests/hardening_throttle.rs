@@ -4,15 +4,15 @@
 //! in before; signup is bounded per address; nothing typed is kept in the throttle table;
 //! an account whose hash predates a parameter upgrade answers as slowly as an unknown one.
 
-use std::io::Read;
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use rocket::futures::future::join_all;
-use rocket::http::{ContentType, Status};
+use rocket::http::Status;
 
 use crate::common::database::TestDatabase;
+use crate::common::process::quire_command;
 use crate::common::*;
 
 /// Hashing slow enough (a few milliseconds) that parallel requests overlap in it.
@@ -22,16 +22,9 @@ fn slow_hashing(f: rocket::figment::Figment) -> rocket::figment::Figment {
 
 /// Posts the login form from client address `ip` and returns the status.
 async fn login_from(b: &Browser, ip: &str, email: &str, password: &str) -> Status {
-    let token = b.csrf_token().await;
-    b.client
-        .post("/login")
+    b.form_request("/login", &[("email", email), ("password", password)])
+        .await
         .remote(format!("{ip}:5000").parse().unwrap())
-        .header(ContentType::Form)
-        .body(encode(&[
-            ("csrf_token", &token),
-            ("email", email),
-            ("password", password),
-        ]))
         .dispatch()
         .await
         .status()
@@ -39,21 +32,14 @@ async fn login_from(b: &Browser, ip: &str, email: &str, password: &str) -> Statu
 
 /// Posts the signup form from client address `ip`; the status and the page.
 async fn signup_from(b: &Browser, ip: &str, email: &str, name: &str) -> (Status, String) {
-    let token = b.csrf_token().await;
+    let fields = [("email", email), ("name", name), ("password", PASSWORD)];
     let res = b
-        .client
-        .post("/signup")
+        .form_request("/signup", &fields)
+        .await
         .remote(format!("{ip}:5000").parse().unwrap())
-        .header(ContentType::Form)
-        .body(encode(&[
-            ("csrf_token", &token),
-            ("email", email),
-            ("name", name),
-            ("password", PASSWORD),
-        ]))
         .dispatch()
         .await;
-    (res.status(), res.into_string().await.unwrap_or_default())
+    text_of(res).await
 }
 
 /// Three browsers, as if behind three instances (each its own Rocket, pool and hasher),
@@ -72,16 +58,6 @@ fn count(statuses: &[Status], wanted: Status) -> usize {
     statuses.iter().filter(|s| **s == wanted).count()
 }
 
-/// The login counters' keys (signup's counters aside).
-async fn throttle_keys(app: &TestApp) -> Vec<String> {
-    let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT key FROM login_throttle WHERE key NOT LIKE 'signup%' ORDER BY key")
-            .fetch_all(&*app.db().await)
-            .await
-            .unwrap();
-    rows.into_iter().map(|(k,)| k).collect()
-}
-
 #[rocket::async_test]
 async fn a_burst_of_wrong_passwords_gets_no_more_guesses_than_one_after_another() {
     let app = TestApp::spawn_with(slow_hashing).await;
@@ -98,12 +74,11 @@ async fn a_burst_of_wrong_passwords_gets_no_more_guesses_than_one_after_another(
     assert_eq!(count(&statuses, Status::Unauthorized), 4, "{statuses:?}");
     assert_eq!(count(&statuses, Status::TooManyRequests), 146);
 
-    let (failures,): (i64,) = sqlx::query_as("SELECT failures FROM login_throttle WHERE key = $1")
-        .bind(account_key(&app, &email))
-        .fetch_one(&*app.db().await)
-        .await
-        .unwrap();
-    assert_eq!(failures, 5, "failures counted against the account");
+    assert_eq!(
+        account_failures(&app, &email).await,
+        5,
+        "failures counted against the account"
+    );
     let stranger = app.new_browser().await;
     assert_eq!(
         login_from(&stranger, "10.9.9.9", &email, PASSWORD).await,
@@ -128,12 +103,11 @@ async fn a_burst_across_many_accounts_stops_at_the_client_limit() {
     // As sequentially: 99 failures answered as such, the 100th locks the client.
     assert_eq!(count(&statuses, Status::Unauthorized), 99, "{statuses:?}");
     assert_eq!(count(&statuses, Status::TooManyRequests), 51);
-    let (failures,): (i64,) =
-        sqlx::query_as("SELECT failures FROM login_throttle WHERE key = 'ip:10.1.2.3'")
-            .fetch_one(&*app.db().await)
-            .await
-            .unwrap();
-    assert_eq!(failures, 100, "failures counted against the client");
+    assert_eq!(
+        client_failures(&app, "10.1.2.3").await,
+        100,
+        "failures counted against the client"
+    );
 
     let same_address = app.new_browser().await;
     assert_eq!(
@@ -196,15 +170,12 @@ async fn a_success_inside_a_burst_releases_only_its_own_reservation() {
     throttle::settle_success(&db, key, 1_000).await.unwrap();
     throttle::settle_failure(&db, key).await.unwrap();
     throttle::settle_failure(&db, key).await.unwrap();
-    let (failures, locked_until): (i64, i64) =
-        sqlx::query_as("SELECT failures, locked_until FROM login_throttle WHERE key = $1")
-            .bind(key)
-            .fetch_one(&*db)
-            .await
-            .unwrap();
     assert_eq!(
-        (failures, locked_until),
-        (2, 1_030),
+        throttle_counter(&db, key).await,
+        Some(ThrottleCounter {
+            failures: 2,
+            locked_until: 1_030
+        }),
         "the burst's count stands"
     );
     // Alone in flight, a success ends the run of failures.
@@ -216,23 +187,14 @@ async fn a_success_inside_a_burst_releases_only_its_own_reservation() {
         Reservation::Granted { count: 3 }
     ));
     throttle::settle_success(&db, key, later).await.unwrap();
-    let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM login_throttle WHERE key = $1")
-        .bind(key)
-        .fetch_one(&*db)
-        .await
-        .unwrap();
-    assert_eq!(left, 0);
+    assert_eq!(throttle_counter(&db, key).await, None);
 }
 
 #[rocket::async_test]
 async fn the_owner_logs_in_from_a_known_browser_while_strangers_are_locked_out() {
     let app = TestApp::spawn().await;
     let (_, email) = app.author("Dee").await;
-    let owner = app.new_browser().await;
-    assert_eq!(
-        owner.login(&email, PASSWORD).await.status(),
-        Status::SeeOther
-    );
+    let owner = app.login_as(&email).await;
     owner.logout().await;
 
     let attacker = app.new_browser().await;
@@ -266,11 +228,7 @@ async fn a_known_browser_is_counted_on_its_own_and_only_for_its_account() {
     let app = TestApp::spawn().await;
     let (_, email) = app.author("Eve").await;
     let (_, other) = app.author("Fay").await;
-    let owner = app.new_browser().await;
-    assert_eq!(
-        owner.login(&email, PASSWORD).await.status(),
-        Status::SeeOther
-    );
+    let owner = app.login_as(&email).await;
     owner.logout().await;
 
     // Its own failures lock that browser out...
@@ -371,11 +329,7 @@ async fn an_address_creates_a_bounded_number_of_accounts_even_at_once() {
         refused.contains("Too many signups from your network"),
         "{refused}"
     );
-    let (accounts,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
-        .fetch_one(&*app.db().await)
-        .await
-        .unwrap();
-    assert_eq!(accounts, 10);
+    assert_eq!(user_count(&app).await, 10);
 
     let elsewhere = app.new_browser().await;
     let (status, _) = signup_from(&elsewhere, "10.6.6.6", &unique_email("real"), "Real").await;
@@ -420,9 +374,9 @@ async fn oversized_emails_and_passwords_are_refused_before_any_work() {
     assert!(!page.contains(&huge[..100]), "the password was echoed");
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(
-        throttle_keys(&app).await.is_empty(),
+        login_throttle_keys(&app).await.is_empty(),
         "counted: {:?}",
-        throttle_keys(&app).await
+        login_throttle_keys(&app).await
     );
 
     // Signup refuses such an email on its field, keeping what was typed.
@@ -460,7 +414,7 @@ async fn the_throttle_table_keeps_nothing_that_was_typed() {
     let long_email = format!("{}@example.com", "z".repeat(240));
     b.login(&long_email, "whatever").await;
 
-    let keys = throttle_keys(&app).await;
+    let keys = login_throttle_keys(&app).await;
     // Jo's, the passphrase's and the long email's rows, and the client's.
     assert_eq!(keys.len(), 4, "{keys:?}");
     let local_part = email.split('@').next().unwrap();
@@ -477,31 +431,13 @@ async fn the_throttle_table_keeps_nothing_that_was_typed() {
 /// as slowly as an unknown email does (both production cost).
 #[rocket::async_test]
 async fn after_a_parameter_upgrade_old_accounts_answer_as_slowly_as_unknown_ones() {
-    use argon2::password_hash::{PasswordHasher, SaltString};
-
     let app = TestApp::spawn_with(|f| {
         f.merge(("auth.argon2.memory_kib", 19456))
             .merge(("auth.argon2.iterations", 2))
     })
     .await;
     let (_, email) = app.author("Kai").await;
-    let weak = argon2::Argon2::new(
-        argon2::Algorithm::Argon2id,
-        argon2::Version::V0x13,
-        argon2::Params::new(256, 1, 1, None).unwrap(),
-    )
-    .hash_password(
-        PASSWORD.as_bytes(),
-        &SaltString::generate(&mut rand::rngs::OsRng),
-    )
-    .unwrap()
-    .to_string();
-    sqlx::query("UPDATE users SET password_hash = $1 WHERE email = $2")
-        .bind(&weak)
-        .bind(&email)
-        .execute(&*app.db().await)
-        .await
-        .unwrap();
+    store_old_hash(&app, &email, PASSWORD, 256).await;
 
     let b = app.new_browser().await;
     b.csrf_token().await;
@@ -529,11 +465,7 @@ async fn after_a_parameter_upgrade_old_accounts_answer_as_slowly_as_unknown_ones
     );
     // The right password still works, and upgrades the hash.
     assert_eq!(b.login(&email, PASSWORD).await.status(), Status::SeeOther);
-    let (stored,): (String,) = sqlx::query_as("SELECT password_hash FROM users WHERE email = $1")
-        .bind(&email)
-        .fetch_one(&*app.db().await)
-        .await
-        .unwrap();
+    let stored = password_hash(&app, &email).await;
     assert!(stored.contains("m=19456"), "{stored}");
 }
 
@@ -554,27 +486,15 @@ impl Served {
         // Rocket's logger writes warnings to stdout; both go to one file.
         let log = dir.join(format!("quire-{port}.log"));
         let out = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_quire"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("ROCKET_") {
-                cmd.env_remove(key);
-            }
-        }
+        let mut cmd = quire_command(dir, &db.url);
         cmd.arg("serve")
-            .current_dir(dir)
             .env("ROCKET_PORT", port.to_string())
             .env("ROCKET_ADDRESS", "127.0.0.1")
-            .env(
-                "ROCKET_DATABASES",
-                format!("{{quire={{url=\"{}\",max_connections=2}}}}", db.url),
-            )
             .env("ROCKET_SECRET_KEY", SECRET_KEY)
             .env("ROCKET_AUTH", "{argon2={memory_kib=64,iterations=1}}")
             .env("ROCKET_TRUSTED_PROXIES", trusted)
             .env("ROCKET_LOG_LEVEL", "critical")
             .env("ROCKET_CLI_COLORS", "false")
-            .env("ROCKET_PROFILE", "debug")
-            .env("ROCKET_CONFIG", dir.join("absent.toml"))
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out);
@@ -601,11 +521,7 @@ impl Served {
     }
 
     fn log(&self) -> String {
-        let mut s = String::new();
-        if let Ok(mut f) = std::fs::File::open(&self.log) {
-            let _ = f.read_to_string(&mut s);
-        }
-        s
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Requests as a reverse proxy on this machine would forward them.

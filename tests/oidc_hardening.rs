@@ -13,6 +13,9 @@ use crate::common::oidc::{
     callback_url, finish, logged_in, oidc_login, query_of, start, with_param, Landing, OidcApp,
 };
 use crate::common::op::{OpUser, TestOp};
+use crate::common::schema::{
+    backdate_oidc_recheck, expire_oidc_access_tokens, oidc_tokens, OidcTokens,
+};
 use quire::auth::oidc::{OidcError, CODE_LIMIT, DISCOVERY_RETRY, START_LIMIT};
 
 const UNVERIFIED: &str = "could not be verified";
@@ -28,32 +31,6 @@ async fn get_from(app: &OidcApp, ip: &str, path: &str) -> (Status, String) {
         .await;
     let status = res.status();
     (status, res.into_string().await.unwrap_or_default())
-}
-
-/// Sets the session's last re-check `minutes` back.
-async fn age_recheck(app: &OidcApp, minutes: i64) {
-    let past = quire::db::now() - minutes * 60;
-    sqlx::query("UPDATE sessions SET oidc_checked_at = $1")
-        .bind(past)
-        .execute(&*app.db().await)
-        .await
-        .unwrap();
-}
-
-/// Lets the session's access token expire.
-async fn expire_access_token(app: &OidcApp) {
-    sqlx::query("UPDATE sessions SET oidc_access_expires_at = $1")
-        .bind(quire::db::now() - 1)
-        .execute(&*app.db().await)
-        .await
-        .unwrap();
-}
-
-async fn session_tokens(app: &OidcApp) -> (String, String, i64) {
-    sqlx::query_as("SELECT oidc_refresh_token, oidc_access_token, oidc_checked_at FROM sessions")
-        .fetch_one(&*app.db().await)
-        .await
-        .unwrap()
 }
 
 #[rocket::async_test]
@@ -237,13 +214,13 @@ async fn someone_removed_from_the_admin_groups_loses_admin_rights_within_recheck
     app.op
         .update_user("sub-g", |u| u.groups = vec!["writers".into()]);
     // Checked less than recheck_minutes (15) ago: nothing asked yet.
-    age_recheck(&app, 10).await;
+    backdate_oidc_recheck(&app, 10).await;
     assert!(app.is_logged_in().await);
     assert!(app.users().await[0].is_admin);
-    age_recheck(&app, 16).await;
+    backdate_oidc_recheck(&app, 16).await;
     assert!(app.is_logged_in().await, "still a writer, still logged in");
     assert!(!app.users().await[0].is_admin, "still an admin");
-    let (_, _, checked_at) = session_tokens(&app).await;
+    let checked_at = oidc_tokens(&app).await.checked_at;
     assert!(quire::db::now() - checked_at < 5);
 }
 
@@ -251,7 +228,7 @@ async fn someone_removed_from_the_admin_groups_loses_admin_rights_within_recheck
 async fn someone_removed_from_the_allowed_groups_is_logged_out_within_recheck_minutes() {
     let app = admitted_admin(None).await;
     app.op.update_user("sub-g", |u| u.groups.clear());
-    age_recheck(&app, 16).await;
+    backdate_oidc_recheck(&app, 16).await;
     let res = app.get("/dashboard").await;
     assert_eq!(res.status(), Status::SeeOther);
     assert!(location(&res).starts_with("/login"), "{}", location(&res));
@@ -264,23 +241,27 @@ async fn with_a_refresh_token_the_session_is_rechecked_and_lives_on() {
     let app = admitted_admin(Some(&["openid", "email", "profile", "offline_access"])).await;
     let scope = &app.op.authorize_requests()[0]["scope"];
     assert!(scope.contains("offline_access"), "{scope}");
-    let (refresh, _, _) = session_tokens(&app).await;
+    let refresh = oidc_tokens(&app).await.refresh_token;
     assert!(!refresh.is_empty(), "no refresh token kept");
     // The access token has expired too: only the refresh token can check.
-    age_recheck(&app, 16).await;
-    expire_access_token(&app).await;
+    backdate_oidc_recheck(&app, 16).await;
+    expire_oidc_access_tokens(&app).await;
     app.op
         .update_user("sub-g", |u| u.groups = vec!["writers".into()]);
     assert!(app.is_logged_in().await);
     let last = app.op.token_requests().last().cloned().unwrap();
     assert_eq!(last.grant_type.as_deref(), Some("refresh_token"));
     assert!(!app.users().await[0].is_admin);
-    let (rotated, access, _) = session_tokens(&app).await;
+    let OidcTokens {
+        refresh_token: rotated,
+        access_token: access,
+        ..
+    } = oidc_tokens(&app).await;
     assert!(!rotated.is_empty() && rotated != refresh && !access.is_empty());
 
     // Disabled at the provider: the refresh is refused and the session ends.
     app.op.revoke_tokens("sub-g");
-    age_recheck(&app, 16).await;
+    backdate_oidc_recheck(&app, 16).await;
     assert!(!app.is_logged_in().await);
     assert!(app.sessions().await.is_empty());
 }
@@ -289,14 +270,10 @@ async fn with_a_refresh_token_the_session_is_rechecked_and_lives_on() {
 async fn a_session_that_cannot_be_rechecked_ends_after_recheck_minutes() {
     // No refresh token (no offline_access) and the access token has expired.
     let app = admitted_admin(None).await;
-    let (refresh, _, _) = session_tokens(&app).await;
+    let refresh = oidc_tokens(&app).await.refresh_token;
     assert!(refresh.is_empty());
-    age_recheck(&app, 16).await;
-    sqlx::query("UPDATE sessions SET oidc_access_expires_at = $1")
-        .bind(quire::db::now() - 1)
-        .execute(&*app.db().await)
-        .await
-        .unwrap();
+    backdate_oidc_recheck(&app, 16).await;
+    expire_oidc_access_tokens(&app).await;
     assert!(
         !app.is_logged_in().await,
         "an unverifiable session lived on"
@@ -312,7 +289,7 @@ async fn a_session_that_cannot_be_rechecked_ends_after_recheck_minutes() {
     })
     .await;
     logged_in(&app, None).await;
-    age_recheck(&app, 30).await;
+    backdate_oidc_recheck(&app, 30).await;
     assert!(app.is_logged_in().await);
 }
 

@@ -465,3 +465,145 @@ pub async fn snapshot(db: &impl Db) -> String {
             .expect("posts");
     format!("{users:?}\n{sessions:?}\n{posts:?}")
 }
+
+// ---------------------------------------------------------------------------------------
+// Throttle counters, credentials and OIDC re-checks (the hardening stories)
+
+/// A throttle counter as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleCounter {
+    /// Failures counted in the current run (or window).
+    pub failures: i64,
+    /// Until when (unix seconds) the key is refused; 0 or past when it is not.
+    pub locked_until: i64,
+}
+
+/// The counter stored under `key`; `None` when nothing is counted against it.
+pub async fn throttle_counter(db: &impl Db, key: &str) -> Option<ThrottleCounter> {
+    let row: Option<(i64, i64)> =
+        sqlx::query_as("SELECT failures, locked_until FROM login_throttle WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&*db.pool().await)
+            .await
+            .expect("throttle counter");
+    row.map(|(failures, locked_until)| ThrottleCounter {
+        failures,
+        locked_until,
+    })
+}
+
+/// The failures counted against the account with this email; panics when none ever was.
+pub async fn account_failures(app: &TestApp, email: &str) -> i64 {
+    throttle_counter(app, &account_key(app, email))
+        .await
+        .expect("a throttle row for the account")
+        .failures
+}
+
+/// The failures counted against the client address `ip`; panics when none ever was.
+pub async fn client_failures(db: &impl Db, ip: &str) -> i64 {
+    throttle_counter(db, &format!("ip:{ip}"))
+        .await
+        .unwrap_or_else(|| panic!("no throttle row for the client {ip}"))
+        .failures
+}
+
+/// The keys of the login counters (accounts, clients, known browsers), sorted; signup's
+/// counters aside.
+pub async fn login_throttle_keys(db: &impl Db) -> Vec<String> {
+    sqlx::query_scalar("SELECT key FROM login_throttle WHERE key NOT LIKE 'signup%' ORDER BY key")
+        .fetch_all(&*db.pool().await)
+        .await
+        .expect("throttle keys")
+}
+
+/// Forgets every counted failure (logins and signups), as if none had happened.
+pub async fn forget_failures(db: &impl Db) {
+    sqlx::query("DELETE FROM login_throttle")
+        .execute(&*db.pool().await)
+        .await
+        .expect("forget failures");
+}
+
+/// Stores for the account with this email a hash of `password` made with argon2 at
+/// `memory_kib` KiB, one pass, one lane: with less memory than the app is configured for,
+/// it is what a hash made before a parameter upgrade looks like.
+pub async fn store_old_hash(db: &impl Db, email: &str, password: &str, memory_kib: u32) {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+
+    let hash = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(memory_kib, 1, 1, None).expect("argon2 parameters"),
+    )
+    .hash_password(
+        password.as_bytes(),
+        &SaltString::generate(&mut rand::rngs::OsRng),
+    )
+    .expect("hash")
+    .to_string();
+    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE email = $2")
+        .bind(&hash)
+        .bind(email)
+        .execute(&*db.pool().await)
+        .await
+        .expect("store hash");
+    assert_eq!(done.rows_affected(), 1, "no account {email}");
+}
+
+/// Does to the account with this email what a password change does to it (its
+/// credential version moves on), without touching its password or its sessions.
+pub async fn bump_credential_version(db: &impl Db, email: &str) {
+    let done = sqlx::query(
+        "UPDATE users SET credential_version = credential_version + 1 WHERE email = $1",
+    )
+    .bind(email)
+    .execute(&*db.pool().await)
+    .await
+    .expect("bump credential version");
+    assert_eq!(done.rows_affected(), 1, "no account {email}");
+}
+
+/// What an OIDC session keeps for re-checking its claims at the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcTokens {
+    /// "" when the provider gave none.
+    pub refresh_token: String,
+    pub access_token: String,
+    /// When (unix seconds) the claims were last checked.
+    pub checked_at: i64,
+}
+
+/// The re-check tokens of the first stored session; panics when there is no session.
+pub async fn oidc_tokens(db: &impl Db) -> OidcTokens {
+    let (refresh_token, access_token, checked_at): (String, String, i64) = sqlx::query_as(
+        "SELECT oidc_refresh_token, oidc_access_token, oidc_checked_at FROM sessions \
+         ORDER BY id",
+    )
+    .fetch_one(&*db.pool().await)
+    .await
+    .expect("a session");
+    OidcTokens {
+        refresh_token,
+        access_token,
+        checked_at,
+    }
+}
+
+/// Dates every session's last re-check at the provider `minutes` ago.
+pub async fn backdate_oidc_recheck(db: &impl Db, minutes: i64) {
+    sqlx::query("UPDATE sessions SET oidc_checked_at = $1")
+        .bind(quire::db::now() - minutes * 60)
+        .execute(&*db.pool().await)
+        .await
+        .expect("backdate re-check");
+}
+
+/// Lets every session's access token expire.
+pub async fn expire_oidc_access_tokens(db: &impl Db) {
+    sqlx::query("UPDATE sessions SET oidc_access_expires_at = $1")
+        .bind(quire::db::now() - 1)
+        .execute(&*db.pool().await)
+        .await
+        .expect("expire access tokens");
+}
