@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod keys;
 pub mod render;
 pub mod secret_key;
 pub mod token;
@@ -81,7 +82,13 @@ fn configure(rocket: &Rocket<Build>) -> Result<(Config, Providers), String> {
         None
     };
     let oidc = match config.auth.active_oidc() {
-        Some(cfg) => Some(Arc::new(auth::oidc::OidcProvider::new(cfg)?)),
+        Some(cfg) => {
+            let tokens =
+                keys::Keys::from_figment(rocket.figment()).secret_box(keys::Purpose::OidcTokens);
+            Some(Arc::new(
+                auth::oidc::OidcProvider::new(cfg)?.with_secret_box(tokens),
+            ))
+        }
         None => None,
     };
     Ok((config, Providers::new(local, oidc)))

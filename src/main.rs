@@ -78,7 +78,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 );
                 return Ok(());
             };
-            let provider = quire::auth::oidc::OidcProvider::new(oidc)?;
+            let tokens = quire::keys::Keys::from_figment(&figment)
+                .secret_box(quire::keys::Purpose::OidcTokens);
+            let provider = quire::auth::oidc::OidcProvider::new(oidc)?.with_secret_box(tokens);
             let report = provider.doctor().await;
             print_doctor(&report);
             if report.ready() {

@@ -14,7 +14,8 @@ use crate::common::oidc::{
 };
 use crate::common::op::{OpUser, TestOp};
 use crate::common::schema::{
-    backdate_oidc_recheck, expire_oidc_access_tokens, oidc_tokens, OidcTokens,
+    backdate_oidc_recheck, expire_oidc_access_tokens, oidc_tokens, set_oidc_refresh_tokens,
+    OidcTokens,
 };
 use quire::auth::oidc::{OidcError, CODE_LIMIT, DISCOVERY_RETRY, START_LIMIT};
 
@@ -313,4 +314,40 @@ async fn ending_the_current_session_on_the_account_page_logs_out_at_the_provider
     assert!(!app.is_logged_in().await);
     // The start helper still works afterwards (nothing left half-done).
     start(&app, None).await;
+}
+
+#[rocket::async_test]
+async fn the_providers_tokens_are_stored_sealed_and_an_altered_one_ends_the_session() {
+    let app = admitted_admin(Some(&["openid", "email", "profile", "offline_access"])).await;
+    let stored = oidc_tokens(&app).await;
+    assert!(stored.refresh_token.starts_with("v1."), "{stored:?}");
+    assert!(stored.access_token.starts_with("v1."), "{stored:?}");
+    // Only the refresh token can re-check; the OP takes only a token it issued.
+    backdate_oidc_recheck(&app, 16).await;
+    expire_oidc_access_tokens(&app).await;
+    assert!(app.is_logged_in().await);
+    let refresh = app.op.token_requests().last().cloned().unwrap();
+    assert_eq!(refresh.grant_type.as_deref(), Some("refresh_token"));
+    let issued = &refresh.params["refresh_token"];
+    assert!(!issued.is_empty());
+    assert!(
+        !stored.refresh_token.contains(issued.as_str()),
+        "the refresh token is stored as the OP issued it"
+    );
+    let rotated = oidc_tokens(&app).await.refresh_token;
+    assert!(rotated.starts_with("v1.") && rotated != stored.refresh_token);
+
+    // Altered in the database: no token, so the next re-check ends the session (no 500,
+    // and nothing sent to the OP).
+    let mut altered = rotated.into_bytes();
+    altered[10] = if altered[10] == b'A' { b'B' } else { b'A' };
+    set_oidc_refresh_tokens(&app, std::str::from_utf8(&altered).unwrap()).await;
+    backdate_oidc_recheck(&app, 16).await;
+    expire_oidc_access_tokens(&app).await;
+    let asked = app.op.token_requests().len();
+    let res = app.get("/dashboard").await;
+    assert_eq!(res.status(), Status::SeeOther);
+    assert!(location(&res).starts_with("/login"), "{}", location(&res));
+    assert!(app.sessions().await.is_empty());
+    assert_eq!(app.op.token_requests().len(), asked);
 }

@@ -13,7 +13,6 @@ use std::net::IpAddr;
 
 use rocket::figment::Figment;
 use rocket::http::{Cookie, SameSite};
-use sha2::{Digest, Sha256};
 use validator::Validate;
 
 use super::password::{policy_problem, too_long, Hasher};
@@ -24,6 +23,7 @@ use crate::db::users::{self, Credentials, InsertError, NewLocalUser, User};
 use crate::db::{now, throttle, Pool};
 use crate::domain::{ProviderId, SessionId};
 use crate::error::Error;
+use crate::keys::{KeyedHash, Keys, Purpose};
 
 /// Consecutive failures an account may have before it must wait.
 pub const ACCOUNT_FREE_FAILURES: i64 = 5;
@@ -64,39 +64,29 @@ pub struct LocalProvider {
 /// comes from the configured `secret_key`, so every instance names a row alike.
 #[derive(Clone)]
 pub struct ThrottleKeys {
-    secret: [u8; 32],
+    hash: KeyedHash,
 }
 
 impl ThrottleKeys {
     /// Keys derived from the figment's `secret_key` (none configured: a fixed key).
     pub fn from_figment(figment: &Figment) -> ThrottleKeys {
-        // Rocket takes the key as a string (base64 or hex) or as an array of bytes.
-        let raw = figment
-            .extract_inner::<String>("secret_key")
-            .ok()
-            .map(String::into_bytes)
-            .or_else(|| figment.extract_inner::<Vec<u8>>("secret_key").ok())
-            .unwrap_or_default();
-        ThrottleKeys::from_secret(&raw)
+        ThrottleKeys::from_keys(&Keys::from_figment(figment))
     }
 
+    /// Keys derived from raw secret bytes (empty: the fixed key of an unkeyed site).
     pub fn from_secret(raw: &[u8]) -> ThrottleKeys {
-        let mut h = Sha256::new();
-        h.update(b"quire throttle keys v1\0");
-        h.update(raw);
+        ThrottleKeys::from_keys(&Keys::from_secret(raw))
+    }
+
+    pub fn from_keys(keys: &Keys) -> ThrottleKeys {
         ThrottleKeys {
-            secret: h.finalize().into(),
+            hash: keys.keyed_hash(Purpose::LoginThrottle),
         }
     }
 
     /// 128 bits of a keyed hash of `data` for `purpose`, in hex.
     fn digest(&self, purpose: &str, data: &str) -> String {
-        let mut h = Sha256::new();
-        h.update(self.secret);
-        h.update(purpose.as_bytes());
-        h.update(b"\0");
-        h.update(data.as_bytes());
-        hex::encode(&h.finalize()[..16])
+        self.hash.hex128(purpose, data.as_bytes())
     }
 
     /// The row of the account with this (normalized) email, known or not.

@@ -13,7 +13,7 @@ use super::{after_login, local_path, Frame, Reply};
 use crate::auth::oidc::{log_safe, Callback, OidcError, OidcProvider, Pending, LOGIN_TTL};
 use crate::auth::session::{self, Start};
 use crate::auth::{Client, Providers};
-use crate::db::{now, oidc_sessions, Db};
+use crate::db::{now, Db};
 use crate::error::{Error, Result};
 
 /// The pre-login cookie: state, nonce, PKCE verifier and `next`, encrypted.
@@ -230,7 +230,8 @@ async fn callback(ctx: LoginContext<'_>, params: Callback) -> Result<Reply> {
         },
     )
     .await?;
-    oidc_sessions::set_tokens(&db.0, session_id, &login.tokens, now()).await?;
+    oidc.keep_tokens(&db.0, session_id, &login.tokens, now())
+        .await?;
     let greeting = format!("Welcome, {}.", login.identity.user.name);
     Ok(Reply::Flash(Flash::success(
         Redirect::to(after_login(&pending.next)),

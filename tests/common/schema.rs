@@ -607,3 +607,13 @@ pub async fn expire_oidc_access_tokens(db: &impl Db) {
         .await
         .expect("expire access tokens");
 }
+
+/// Overwrites every session's stored refresh token, as someone with write access to
+/// the database could.
+pub async fn set_oidc_refresh_tokens(db: &impl Db, stored: &str) {
+    sqlx::query("UPDATE sessions SET oidc_refresh_token = $1")
+        .bind(stored)
+        .execute(&*db.pool().await)
+        .await
+        .expect("set refresh tokens");
+}

@@ -7,8 +7,10 @@
 //! One concern a file, the protocol adapter apart from the application's rules:
 //! `discovery` (the provider's metadata and keys, cached), `flow` (begin, callback, token
 //! and userinfo checks), `claims` (what the claims say and who is admitted: pure
-//! functions), `logout` (RP-initiated and back-channel) and `doctor` (`quire doctor`).
+//! functions), `logout` (RP-initiated and back-channel), `at_rest` (the tokens kept with a session,
+//! sealed) and `doctor` (`quire doctor`).
 
+mod at_rest;
 mod claims;
 mod discovery;
 mod doctor;
@@ -33,6 +35,7 @@ pub use recheck::Recheck;
 use super::{IdentityProvider, LoginEntry};
 use crate::config::OidcConfig;
 use crate::domain::ProviderId;
+use crate::keys::{Purpose, SecretBox};
 
 /// Allowed clock difference with the IdP.
 const SKEW: i64 = 60;
@@ -141,6 +144,8 @@ pub struct OidcProvider {
     http: reqwest::Client,
     alg: CoreJwsSigningAlgorithm,
     discovery: discovery::Cache,
+    /// Seals the tokens kept with sessions (`at_rest`).
+    tokens: SecretBox,
 }
 
 impl OidcProvider {
@@ -161,6 +166,7 @@ impl OidcProvider {
             http,
             alg,
             discovery: discovery::Cache::default(),
+            tokens: SecretBox::random(Purpose::OidcTokens),
         })
     }
 

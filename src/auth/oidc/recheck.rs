@@ -32,7 +32,7 @@ impl OidcProvider {
     /// Re-checks an OIDC session at the provider when it is due. Fails only when the
     /// database does; a provider that refuses, or cannot be reached, ends the session.
     pub async fn recheck(&self, db: &Pool, session_id: SessionId) -> Result<Recheck> {
-        let Some(state) = oidc_sessions::recheck_state(db, session_id).await? else {
+        let Some(state) = self.recheck_state(db, session_id).await? else {
             return Ok(Recheck::NotDue);
         };
         let now = now();
@@ -47,7 +47,7 @@ impl OidcProvider {
                 Ok(admission) => {
                     oidc_sessions::set_admin(db, state.user_id, admission.is_admin).await?;
                     if let Some(tokens) = tokens {
-                        oidc_sessions::set_tokens(db, session_id, &tokens, now).await?;
+                        self.keep_tokens(db, session_id, &tokens, now).await?;
                     }
                     Ok(Recheck::Checked)
                 }
