@@ -1,7 +1,9 @@
 //! Story: nothing a stranger can reach tells them more than a reader should know: other
 //! authors' drafts, the Host they sent, the files quire keeps on disk.
 
+use rocket::http::uri::Host;
 use rocket::http::Status;
+use rocket::local::asynchronous::LocalResponse;
 
 use crate::common::*;
 
@@ -82,4 +84,116 @@ async fn a_title_taken_by_another_authors_drafts_is_not_counted() {
         [public.as_str(), again.as_str()],
         ["open-letter", "open-letter-2"]
     );
+}
+
+/// The feed as fetched from `remote` naming `host` (None: no Host at all).
+async fn feed_via(app: &TestApp, remote: &str, host: Option<&str>) -> String {
+    let mut req = app.client.get("/feed.xml").remote(remote.parse().unwrap());
+    if let Some(host) = host {
+        req.set_host(Host::parse_owned(host.to_string()).unwrap());
+    }
+    let res = req.dispatch().await;
+    assert_eq!(res.status(), Status::Ok);
+    res.into_string().await.unwrap()
+}
+
+/// Every absolute link in a feed, without its path.
+fn link_origins(feed: &str) -> Vec<String> {
+    let re = regex::Regex::new(r#"href="(https?://[^/"]*)"#).unwrap();
+    re.captures_iter(feed).map(|c| c[1].to_string()).collect()
+}
+
+#[rocket::async_test]
+async fn a_forged_host_never_reaches_the_feed() {
+    let app = TestApp::spawn_with(|f| f.merge(("trusted_proxies", ["10.0.0.1"]))).await;
+    let (alice, _) = app.author("Alice").await;
+    alice.create_post("Hello", "World.", true).await;
+
+    let forged = feed_via(&app, "198.51.100.9:5555", Some("evil.example")).await;
+    assert!(!forged.contains("evil.example"), "{forged}");
+    let origins = link_origins(&forged);
+    assert!(!origins.is_empty(), "{forged}");
+    assert!(
+        origins.iter().all(|o| o == "http://127.0.0.1:8000"),
+        "links name the listening address: {origins:?}"
+    );
+    // The address quire listens on is a Host anyone may name.
+    let direct = feed_via(&app, "198.51.100.9:5555", Some("127.0.0.1:8000")).await;
+    assert!(link_origins(&direct)
+        .iter()
+        .all(|o| o == "http://127.0.0.1:8000"));
+    // The trusted proxy says which host the reader used.
+    let proxied = feed_via(&app, "10.0.0.1:40000", Some("blog.example.com")).await;
+    let origins = link_origins(&proxied);
+    assert!(
+        !origins.is_empty() && origins.iter().all(|o| o == "http://blog.example.com"),
+        "{origins:?}"
+    );
+}
+
+#[rocket::async_test]
+async fn site_url_names_every_feed_link_whatever_the_host() {
+    let app = TestApp::spawn_with(|f| {
+        f.merge(("site.url", "https://blog.example.com/"))
+            .merge(("trusted_proxies", ["10.0.0.1"]))
+    })
+    .await;
+    let (alice, _) = app.author("Alice").await;
+    alice.create_post("Hello", "World.", true).await;
+    for (remote, host) in [
+        ("198.51.100.9:5555", "evil.example"),
+        ("10.0.0.1:40000", "other.example"),
+    ] {
+        let feed = feed_via(&app, remote, Some(host)).await;
+        let origins = link_origins(&feed);
+        assert!(
+            !origins.is_empty() && origins.iter().all(|o| o == "https://blog.example.com"),
+            "{remote} {host}: {origins:?}"
+        );
+    }
+}
+
+fn cache_control(res: &LocalResponse<'_>) -> String {
+    res.headers()
+        .get_one("Cache-Control")
+        .unwrap_or("")
+        .to_string()
+}
+
+#[rocket::async_test]
+async fn public_answers_say_how_long_they_keep_and_personal_ones_are_never_stored() {
+    let app = TestApp::spawn().await;
+    let (alice, _) = app.author("Alice").await;
+    let slug = alice.create_post("Hello", "World.", true).await;
+    let reader = app.new_browser().await;
+
+    for path in ["/".to_string(), format!("/posts/{slug}")] {
+        let res = reader.get(&path).await;
+        assert_eq!(res.status(), Status::Ok);
+        assert_eq!(cache_control(&res), "public, max-age=60", "{path}");
+        assert_eq!(res.headers().get_one("Vary"), Some("Cookie"), "{path}");
+    }
+    let feed = reader.get("/feed.xml").await;
+    assert_eq!(cache_control(&feed), "public, max-age=300");
+    let css = reader.get("/static/style.css").await;
+    assert_eq!(cache_control(&css), "public, max-age=3600");
+    assert_eq!(cache_control(&reader.get("/healthz").await), "no-store");
+    let missing = reader.get("/posts/no-such-post").await;
+    assert_eq!(cache_control(&missing), "no-cache");
+
+    // A page holding this browser's CSRF token, even once its cookie is set, and every
+    // page of a logged-in author.
+    reader.get("/login").await;
+    let again = reader.get("/login").await;
+    assert!(set_cookies(&again).is_empty(), "{:?}", set_cookies(&again));
+    assert_eq!(cache_control(&again), "no-store");
+    for path in [
+        "/".to_string(),
+        format!("/posts/{slug}"),
+        "/dashboard".into(),
+    ] {
+        let res = alice.get(&path).await;
+        assert_eq!(res.status(), Status::Ok, "{path}");
+        assert_eq!(cache_control(&res), "no-store", "{path}");
+    }
 }
