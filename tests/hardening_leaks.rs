@@ -6,6 +6,7 @@ use rocket::http::Status;
 use rocket::local::asynchronous::LocalResponse;
 
 use crate::common::*;
+use crate::common::{database, process};
 
 /// What `b` gets for GET and POST on a post's own routes: view, edit form, edit, delete.
 async fn post_routes(b: &Browser, slug: &str) -> Vec<(Status, String)> {
@@ -196,4 +197,108 @@ async fn public_answers_say_how_long_they_keep_and_personal_ones_are_never_store
         assert_eq!(res.status(), Status::Ok, "{path}");
         assert_eq!(cache_control(&res), "no-store", "{path}");
     }
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[rocket::async_test]
+async fn the_database_its_wal_and_the_key_file_are_readable_by_their_owner_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database::TestDatabase::sqlite(dir.path());
+    let figment = quire::secret_key::with_secret_key(keyless_figment(&database)).unwrap();
+    let b = Browser::launch(figment).await;
+    let res = b.signup(&unique_email("owner"), "Owner", PASSWORD).await;
+    assert_eq!(res.status(), Status::SeeOther);
+    for name in [
+        "quire.sqlite",
+        "quire.sqlite-wal",
+        "quire.sqlite-shm",
+        "quire.secret_key",
+    ] {
+        assert_eq!(mode_of(&dir.path().join(name)), 0o600, "{name}");
+    }
+}
+
+#[test]
+fn a_key_file_others_can_read_is_a_warning_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("quire.secret_key");
+    std::fs::write(&key, SECRET_KEY).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("quire.sqlite").display()
+    );
+    let out = process::quire_command(dir.path(), &url)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning") && stderr.contains("quire.secret_key"),
+        "{stderr}"
+    );
+    // It is the operator's file: quire keeps using it as it is.
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), SECRET_KEY);
+}
+
+#[test]
+fn processes_starting_together_on_a_fresh_folder_agree_on_one_key() {
+    for round in 0..40 {
+        let dir = tempfile::tempdir().unwrap();
+        let database = database::TestDatabase::sqlite(dir.path());
+        let keys: Vec<Result<String, String>> = std::thread::scope(|s| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        quire::secret_key::with_secret_key(keyless_figment(&database))
+                            .map(|f| f.extract_inner::<String>("secret_key").unwrap())
+                    })
+                })
+                .collect();
+            starts.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        let first = keys[0].clone();
+        for key in &keys {
+            assert!(key.is_ok(), "round {round}: {key:?}");
+            assert_eq!(key, &first, "round {round}: two keys");
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, ["quire.secret_key"], "round {round}");
+    }
+}
+
+#[rocket::async_test]
+async fn each_instance_keeps_its_template_loader_in_a_private_folder() {
+    use std::os::unix::fs::MetadataExt;
+    let app = TestApp::spawn().await;
+    let other = app.new_browser().await;
+    let folder = |b: &Browser| -> std::path::PathBuf {
+        b.client
+            .rocket()
+            .figment()
+            .extract_inner("template_dir")
+            .unwrap()
+    };
+    let (mine, theirs) = (folder(&app), folder(&other));
+    assert_ne!(mine, theirs, "no path shared between instances");
+    assert_eq!(mode_of(&mine), 0o700);
+    let meta = std::fs::symlink_metadata(&mine).unwrap();
+    assert!(meta.is_dir() && meta.uid() == std::fs::metadata(".").unwrap().uid());
+    assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 0);
+    drop(other);
+    assert!(!theirs.exists(), "removed with its instance");
+    assert_eq!(app.get("/").await.status(), Status::Ok);
 }
