@@ -31,10 +31,8 @@ use domain::ProviderId;
 /// naming the key.
 pub fn build(figment: Figment) -> Rocket<Build> {
     let override_dir: Option<PathBuf> = figment.extract_inner("template_dir").ok();
-    let figment = figment
-        .merge(("template_dir", web::assets::empty_template_dir()))
-        // Client addresses come from the connection or a trusted proxy (`auth::Client`).
-        .merge(("ip_header", false));
+    // Client addresses come from the connection or a trusted proxy (`auth::Client`).
+    let figment = figment.merge(("ip_header", false));
     rocket::custom(figment)
         .attach(AdHoc::try_on_ignite(
             "quire configuration",
@@ -52,6 +50,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
             },
         ))
         .attach(Db::init())
+        .attach(web::assets::private_template_dir())
         .attach(Template::try_custom(move |engines| {
             web::assets::register_templates(&mut engines.tera, override_dir.as_deref())
                 .map_err(Into::into)

@@ -27,8 +27,17 @@ impl<'r> FromRequest<'r> for CsrfToken {
     }
 }
 
+/// Whether this request's answer holds a CSRF token (`token` was asked for): such a page
+/// is this browser's alone and must not be cached.
+pub fn issued(req: &Request<'_>) -> bool {
+    req.local_cache(|| Issued(false)).0
+}
+
+struct Issued(bool);
+
 /// The token for this request, created at most once per request.
 pub fn token(req: &Request<'_>) -> CsrfToken {
+    req.local_cache(|| Issued(true));
     req.local_cache(|| {
         let cookies = req.cookies();
         if let Some(c) = cookies.get_private(COOKIE) {

@@ -107,6 +107,11 @@ pub async fn current(
     Ok(Some(found))
 }
 
+/// Whether the request carries a session cookie (valid or not).
+pub fn has_cookie(req: &rocket::Request<'_>) -> bool {
+    req.cookies().get(COOKIE).is_some()
+}
+
 /// Deletes the cookie's session row, if any, the cookie, and the CSRF token.
 pub async fn end(db: &Pool, cookies: &CookieJar<'_>) -> Result<()> {
     if let Some(cookie) = cookies.get_private(COOKIE) {

@@ -73,6 +73,8 @@ impl Pool {
     pub async fn connect(config: &rocket_db_pools::Config) -> Result<Pool, PoolError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(&config.url)?;
+        // Before sqlx opens (and maybe creates) it: the file and its WAL stay private.
+        sqlite::create_private(&config.url);
         let options: AnyConnectOptions = config.url.parse()?;
         let mut pool = AnyPoolOptions::new()
             .max_connections(config.max_connections as u32)

@@ -148,12 +148,14 @@ pub async fn list_by_author(db: &AnyPool, author_id: UserId) -> sqlx::Result<Vec
     .await
 }
 
-/// Inserts a post under `base_slug`, or `base_slug-2`, `-3`, ... when taken. The unique
-/// index decides: a slug taken by a concurrent insert makes us try the next one.
-/// Returns the slug the post got.
+/// Inserts a post under `base_slug`, or `base_slug-2`, `-3`, ... when a post its author
+/// can see (a published one, or one of their own) has it. The numbering counts only those,
+/// so it says nothing about other authors' drafts; when the unique index refuses the slug
+/// anyway (someone else's draft has it, or a concurrent insert took it), the post gets a
+/// random suffix instead. Returns the slug the post got.
 pub async fn insert(db: &AnyPool, new: &NewPost<'_>, base_slug: &str) -> sqlx::Result<String> {
+    let mut slug = next_visible_slug(db, base_slug, new.author_id).await?;
     for _ in 0..5 {
-        let slug = next_free_slug(db, base_slug).await?;
         let res = sqlx::query(
             "INSERT INTO posts (author_id, slug, title, body_md, body_html, published, \
              published_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
@@ -170,7 +172,7 @@ pub async fn insert(db: &AnyPool, new: &NewPost<'_>, base_slug: &str) -> sqlx::R
         .await;
         match res {
             Ok(_) => return Ok(slug),
-            Err(e) if is_unique_violation(&e) => continue,
+            Err(e) if is_unique_violation(&e) => slug = format!("{base_slug}-{}", random_suffix()),
             Err(e) => return Err(e),
         }
     }
@@ -179,14 +181,18 @@ pub async fn insert(db: &AnyPool, new: &NewPost<'_>, base_slug: &str) -> sqlx::R
     )))
 }
 
-async fn next_free_slug(db: &AnyPool, base: &str) -> sqlx::Result<String> {
+/// The first of `base`, `base-2`, `base-3`, ... that no post visible to `author` holds.
+async fn next_visible_slug(db: &AnyPool, base: &str, author: UserId) -> sqlx::Result<String> {
     // Slugs hold only [a-z0-9-], so the LIKE pattern has no wildcard but its own '%'.
-    let taken: Vec<(String,)> =
-        sqlx::query_as("SELECT slug FROM posts WHERE slug = $1 OR slug LIKE $2")
-            .bind(base)
-            .bind(format!("{base}-%"))
-            .fetch_all(db)
-            .await?;
+    let taken: Vec<(String,)> = sqlx::query_as(
+        "SELECT slug FROM posts WHERE (slug = $1 OR slug LIKE $2) \
+         AND (published = 1 OR author_id = $3)",
+    )
+    .bind(base)
+    .bind(format!("{base}-%"))
+    .bind(author.0)
+    .fetch_all(db)
+    .await?;
     let taken: std::collections::HashSet<String> = taken.into_iter().map(|(s,)| s).collect();
     if !taken.contains(base) {
         return Ok(base.to_string());
@@ -195,6 +201,17 @@ async fn next_free_slug(db: &AnyPool, base: &str) -> sqlx::Result<String> {
         .find(|n| !taken.contains(&format!("{base}-{n}")))
         .unwrap_or(2);
     Ok(format!("{base}-{n}"))
+}
+
+/// Eight random lowercase letters and digits (about 41 bits): a slug suffix that neither
+/// counts nor names the posts it avoids.
+fn random_suffix() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..8)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 /// Saves an edit. The first publication stamps `published_at`; later edits keep it, so

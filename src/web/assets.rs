@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use include_dir::{include_dir, Dir};
+use rocket::fairing::AdHoc;
 use rocket::http::{ContentType, Header};
 use rocket::{get, routes, Route};
 
@@ -61,12 +62,47 @@ fn template_name(path: &Path) -> Option<String> {
     s.strip_suffix(".tera").map(|n| n.replace('\\', "/"))
 }
 
-/// An empty folder for rocket_dyn_templates' own loader, which insists on one; all our
-/// templates are registered by `register_templates`.
-pub fn empty_template_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join("quire-no-template-files");
-    let _ = std::fs::create_dir_all(&dir);
-    dir
+/// rocket_dyn_templates' own loader insists on a `template_dir` it walks (following
+/// links) and, in debug builds, watches; all our templates are registered by
+/// `register_templates`. So each instance gets a fresh empty folder of its own (random
+/// name, mode 0700) that nobody else can fill or swap for a link, held in managed state
+/// and removed with the instance. Attach before the templating fairing.
+pub fn private_template_dir() -> AdHoc {
+    AdHoc::try_on_ignite("private template folder", |rocket| async move {
+        match TemplateDir::create() {
+            Ok(dir) => {
+                let figment = rocket
+                    .figment()
+                    .clone()
+                    .merge(("template_dir", dir.0.clone()));
+                Ok(rocket.configure(figment).manage(dir))
+            }
+            Err(e) => {
+                log::error!("cannot make a private temporary folder for templates: {e}");
+                Err(rocket)
+            }
+        }
+    })
+}
+
+/// The instance's empty template folder, removed when the instance is dropped.
+pub struct TemplateDir(PathBuf);
+
+impl TemplateDir {
+    fn create() -> std::io::Result<TemplateDir> {
+        use std::os::unix::fs::DirBuilderExt;
+        // mkdir fails on anything already there (a link included), so the folder is ours.
+        let path =
+            std::env::temp_dir().join(format!("quire-templates-{}", crate::token::generate()));
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        Ok(TemplateDir(path))
+    }
+}
+
+impl Drop for TemplateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
 }
 
 pub struct Asset {

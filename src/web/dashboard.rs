@@ -163,14 +163,19 @@ async fn create_post(
 }
 
 /// The post, if this user may manage it: 404 when there is none, 403 when it is
-/// someone else's.
+/// someone else's published post. Someone else's draft is a 404 like a missing slug,
+/// so these routes cannot tell a stranger that a draft exists.
 async fn managed_post(db: &Db, user: &CurrentUser, slug: &str) -> Result<Post> {
     if !crate::render::is_slug(slug) {
         return Err(Error::NotFound);
     }
     let post = posts::by_slug(&db.0, slug).await?.ok_or(Error::NotFound)?;
     if !user.may_manage(post.author_id) {
-        return Err(Error::Forbidden);
+        return Err(if post.published {
+            Error::Forbidden
+        } else {
+            Error::NotFound
+        });
     }
     Ok(post)
 }

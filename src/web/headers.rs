@@ -1,8 +1,9 @@
-//! Security headers on every response, and `Cache-Control: no-store` on anything that
-//! is personal (a logged-in page, a form with a CSRF token, a Set-Cookie).
+//! Security headers on every response, and how long each may be cached:
+//! `Cache-Control: no-store` on anything that is personal (a logged-in page, a form with
+//! a CSRF token, a Set-Cookie); public pages briefly, by anyone (`PUBLIC_PAGE`).
 
 use rocket::fairing::{Fairing, Info, Kind};
-use rocket::http::Header;
+use rocket::http::{Header, Method, Status};
 use rocket::{Request, Response};
 
 /// No inline script anywhere; styles only from our own stylesheet. Images may come from
@@ -31,6 +32,12 @@ impl Csp {
     }
 }
 
+/// A public page (home, a post) as any reader gets it: shared caches may keep it a
+/// minute, so an edit or a deletion shows within that.
+pub const PUBLIC_PAGE: &str = "public, max-age=60";
+/// Errors, redirects and the rest: a cache must ask again each time.
+pub const REVALIDATE: &str = "no-cache";
+
 pub struct SecurityHeaders;
 
 #[rocket::async_trait]
@@ -57,13 +64,36 @@ impl Fairing for SecurityHeaders {
             res.set_header(Header::new("Strict-Transport-Security", "max-age=31536000"));
         }
         relax_flash_cookie(res);
-        // A request carrying a session cookie may be answered with a personal page;
-        // assets are the same for everyone and keep their own caching.
-        let personal = res.headers().contains("Set-Cookie")
-            || req.cookies().get(crate::auth::session::COOKIE).is_some();
-        if personal && !req.uri().path().starts_with("/static/") {
-            res.set_header(Header::new("Cache-Control", "no-store"));
-        }
+        cache_control(req, res);
+    }
+}
+
+/// A request carrying a session cookie may be answered with a personal page, and one
+/// whose page got a CSRF token holds a secret of this browser; neither may be stored.
+/// Assets are the same for everyone and keep their own caching; a route that says how
+/// long its public answer keeps (the feed) is believed; other public pages get
+/// `PUBLIC_PAGE`, varying by cookie so a browser that logs in asks again.
+fn cache_control(req: &Request<'_>, res: &mut Response<'_>) {
+    let asset = req.uri().path().starts_with("/static/") && res.headers().contains("Cache-Control");
+    if asset {
+        return;
+    }
+    let personal = res.headers().contains("Set-Cookie")
+        || crate::auth::session::has_cookie(req)
+        || crate::auth::csrf::issued(req);
+    if personal {
+        res.set_header(Header::new("Cache-Control", "no-store"));
+        return;
+    }
+    if res.headers().contains("Cache-Control") {
+        return;
+    }
+    let readable = matches!(req.method(), Method::Get | Method::Head);
+    if readable && res.status() == Status::Ok {
+        res.set_header(Header::new("Cache-Control", PUBLIC_PAGE));
+        res.set_header(Header::new("Vary", "Cookie"));
+    } else {
+        res.set_header(Header::new("Cache-Control", REVALIDATE));
     }
 }
 

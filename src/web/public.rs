@@ -1,9 +1,12 @@
 //! What readers see: the home page, posts, the feed and the health check.
 
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use atom_syndication::{Content, Entry, Feed, Link, Person, Text};
-use rocket::http::{ContentType, Status};
+use rocket::http::{ContentType, Header, Status};
 use rocket::request::{FromRequest, Outcome, Request};
-use rocket::{get, routes, Route, State};
+use rocket::{get, routes, Responder, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -132,37 +135,87 @@ async fn show_post(
     ))
 }
 
-/// The site's absolute base URL: `site.url` when configured, else from the Host header.
+/// The site's absolute base URL, for the feed's links: `site.url` when configured.
+/// Otherwise the request's Host, but only when a trusted proxy sent it or it names the
+/// address quire listens on; any other Host could be anyone's forgery (and a cache or
+/// feed reader would keep it), so the listening address stands in for it.
 pub struct BaseUrl(pub String);
+
+impl BaseUrl {
+    pub fn of(req: &Request<'_>) -> BaseUrl {
+        let config = req.rocket().state::<Config>();
+        if let Some(url) = config.and_then(|c| c.site.url.as_ref()) {
+            return BaseUrl(url.as_str().trim_end_matches('/').to_string());
+        }
+        let scheme = if crate::auth::Client::of(req).https {
+            "https"
+        } else {
+            "http"
+        };
+        let listen = req.rocket().config();
+        let from_proxy = req.remote().is_some_and(|peer| {
+            let ip = match peer.ip() {
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer.ip(), IpAddr::V4),
+                ip => ip,
+            };
+            config.is_some_and(|c| c.trusted_proxies.iter().any(|n| n.contains(&ip)))
+        });
+        let host = req
+            .host()
+            .filter(|h| from_proxy || names_listener(h, listen.address, listen.port))
+            .map(|h| h.to_string());
+        let host = host.unwrap_or_else(|| {
+            if req.host().is_some() && !FOREIGN_HOST_WARNED.swap(true, Ordering::Relaxed) {
+                log::warn!(
+                    "site.url is unset and a request named a Host that is neither this \
+                     server's address nor from a trusted proxy: absolute links use {} instead. \
+                     Set site.url to the blog's public URL.",
+                    listener_authority(listen.address, listen.port)
+                );
+            }
+            listener_authority(listen.address, listen.port)
+        });
+        BaseUrl(format!("{scheme}://{host}"))
+    }
+}
+
+static FOREIGN_HOST_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Whether `host` names the address and port quire listens on (or `localhost` for a
+/// loopback address); an unspecified address (0.0.0.0) is named by nothing.
+fn names_listener(host: &rocket::http::uri::Host<'_>, address: IpAddr, port: u16) -> bool {
+    if host.port().is_some_and(|p| p != port) || address.is_unspecified() {
+        return false;
+    }
+    let domain = host.domain().as_str().to_ascii_lowercase();
+    let bare = domain.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<IpAddr>().is_ok_and(|ip| ip == address)
+        || (address.is_loopback() && domain == "localhost")
+}
+
+/// `address:port` as a URL authority ("127.0.0.1:8000", "[::1]:8000"); 0.0.0.0 as
+/// localhost, since it names no host a reader could reach.
+fn listener_authority(address: IpAddr, port: u16) -> String {
+    let host = match address {
+        a if a.is_unspecified() => "localhost".to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        IpAddr::V4(v4) => v4.to_string(),
+    };
+    format!("{host}:{port}")
+}
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for BaseUrl {
     type Error = ();
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        let configured = req
-            .rocket()
-            .state::<Config>()
-            .and_then(|c| c.site.url.as_ref())
-            .map(|u| u.as_str().to_string());
-        let base = configured.unwrap_or_else(|| {
-            let scheme = if crate::auth::Client::of(req).https {
-                "https"
-            } else {
-                "http"
-            };
-            let host = req
-                .host()
-                .map_or_else(|| "localhost".to_string(), |h| h.to_string());
-            format!("{scheme}://{host}")
-        });
-        Outcome::Success(BaseUrl(base.trim_end_matches('/').to_string()))
+        Outcome::Success(BaseUrl::of(req))
     }
 }
 
 /// The 20 newest published posts as an Atom feed.
 #[get("/feed.xml")]
-async fn feed(db: &Db, config: &State<Config>, base: BaseUrl) -> Result<(ContentType, String)> {
+async fn feed(db: &Db, config: &State<Config>, base: BaseUrl) -> Result<AtomFeed> {
     let rows = posts::list_published(&db.0, PAGE_SIZE, 0).await?;
     let base = base.0;
     let updated = rows
@@ -221,20 +274,42 @@ async fn feed(db: &Db, config: &State<Config>, base: BaseUrl) -> Result<(Content
         entries,
         ..Default::default()
     };
-    Ok((
-        ContentType::new("application", "atom+xml"),
-        feed.to_string(),
-    ))
+    Ok(AtomFeed {
+        body: (
+            ContentType::new("application", "atom+xml"),
+            feed.to_string(),
+        ),
+        cache: Header::new("Cache-Control", FEED_CACHE),
+    })
 }
 
-/// 200 when serving and the database answers, else 503.
+/// Feed readers poll; five minutes in any cache is soon enough for a new post.
+const FEED_CACHE: &str = "public, max-age=300";
+
+#[derive(Responder)]
+struct AtomFeed {
+    body: (ContentType, String),
+    cache: Header<'static>,
+}
+
+#[derive(Responder)]
+struct Health {
+    body: (Status, &'static str),
+    cache: Header<'static>,
+}
+
+/// 200 when serving and the database answers, else 503; never from a cache.
 #[get("/healthz")]
-async fn healthz(db: &Db) -> (Status, &'static str) {
-    match crate::db::ping(&db.0).await {
+async fn healthz(db: &Db) -> Health {
+    let body = match crate::db::ping(&db.0).await {
         Ok(_) => (Status::Ok, "ok\n"),
         Err(e) => {
             log::error!("health check: database: {e}");
             (Status::ServiceUnavailable, "database unavailable\n")
         }
+    };
+    Health {
+        body,
+        cache: Header::new("Cache-Control", "no-store"),
     }
 }
