@@ -7,6 +7,7 @@ mod accounts;
 mod cli;
 mod config;
 mod csrf;
+mod hardening_cookies;
 mod hardening_leaks;
 mod hardening_races;
 mod hardening_throttle;

@@ -94,12 +94,29 @@ async fn garbage_from_a_trusted_proxy_counts_against_the_proxy() {
 async fn behind_a_tls_proxy_cookies_are_secure_and_links_are_https() {
     let app = TestApp::spawn_with(|f| f.merge(("trusted_proxies", ["127.0.0.1"]))).await;
     let email = unique_email("tls");
-    let res = app
-        .form_request(
-            "/signup",
-            &[("email", &email), ("name", "Tess"), ("password", PASSWORD)],
-        )
+    // The form as the browser got it over https (its token's cookie is `__Host-`).
+    let form = app
+        .client
+        .get("/signup")
+        .remote(PROXY.parse().unwrap())
+        .header(Header::new("X-Forwarded-Proto", "https"))
+        .dispatch()
         .await
+        .into_string()
+        .await
+        .unwrap();
+    let token = csrf_token_in(&form);
+    let fields = [
+        ("csrf_token", token.as_str()),
+        ("email", &email),
+        ("name", "Tess"),
+        ("password", PASSWORD),
+    ];
+    let res = app
+        .client
+        .post("/signup")
+        .header(rocket::http::ContentType::Form)
+        .body(encode(&fields))
         .remote(PROXY.parse().unwrap())
         .header(Header::new("X-Forwarded-Proto", "https"))
         .header(Header::new("X-Forwarded-For", "198.51.100.7"))
@@ -108,7 +125,7 @@ async fn behind_a_tls_proxy_cookies_are_secure_and_links_are_https() {
     assert_eq!(res.status(), Status::SeeOther);
     // Relative, so the browser stays on the https origin it used.
     assert_eq!(location(&res), "/dashboard");
-    let session = set_cookie(&res, "quire_session").expect("a session cookie");
+    let session = set_cookie(&res, "__Host-quire_session").expect("a session cookie");
     assert!(session.contains("Secure"), "{session}");
     assert!(res.headers().get_one("Strict-Transport-Security").is_some());
 

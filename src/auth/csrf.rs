@@ -1,17 +1,20 @@
-//! CSRF protection for every state-changing form. The token is random and lives in a
-//! private (encrypted, authenticated) cookie; each form carries it in a hidden
-//! `csrf_token` field, and `CsrfForm` refuses a body whose field does not match the
-//! cookie. A cross-site page can neither read the cookie nor forge one.
+//! CSRF protection for every state-changing form. Each form carries the token in a hidden
+//! `csrf_token` field, and `CsrfForm` refuses a body whose field does not match it.
+//! Before login the token is random and lives in a private (encrypted, authenticated)
+//! cookie. Once the browser has a session the token is derived from the session's secret
+//! token instead, and only that one counts: a pre-login cookie planted in (or stolen
+//! from) a browser is no use against its session, and every login or logout changes it.
 
 use rocket::data::{self, Data, FromData, ToByteUnit};
 use rocket::form::{Form, FromForm};
-use rocket::http::{Cookie, RawStr, SameSite, Status};
+use rocket::http::{RawStr, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 
 use super::client::Client;
+use super::cookies::{self, Name};
+use super::guards::CurrentUser;
 use crate::token;
 
-pub const COOKIE: &str = "quire_csrf";
 pub const FIELD: &str = "csrf_token";
 
 /// This browser's CSRF token, created (and its cookie set) on first use.
@@ -23,7 +26,7 @@ impl<'r> FromRequest<'r> for CsrfToken {
     type Error = ();
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        Outcome::Success(token(req))
+        Outcome::Success(token(req).await)
     }
 }
 
@@ -36,24 +39,50 @@ pub fn issued(req: &Request<'_>) -> bool {
 struct Issued(bool);
 
 /// The token for this request, created at most once per request.
-pub fn token(req: &Request<'_>) -> CsrfToken {
+pub async fn token(req: &Request<'_>) -> CsrfToken {
     req.local_cache(|| Issued(true));
-    req.local_cache(|| {
-        let cookies = req.cookies();
-        if let Some(c) = cookies.get_private(COOKIE) {
-            return CsrfToken(c.value().to_string());
+    req.local_cache_async(async {
+        if let Ok(Some(token)) = expected(req).await {
+            return CsrfToken(token);
         }
         let fresh = token::generate();
-        let cookie = Cookie::build((COOKIE, fresh.clone()))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .path("/")
-            .secure(Client::of(req).https)
-            .expires(None::<time::OffsetDateTime>); // browser-session cookie
-        cookies.add_private(cookie);
+        let mut cookie = cookies::build(Name::Csrf, fresh.clone(), Client::of(req).https);
+        cookie.set_expires(None); // a browser-session cookie
+        req.cookies().add_private(cookie);
         CsrfToken(fresh)
     })
+    .await
     .clone()
+}
+
+/// The token this browser's forms must carry: derived from its session's token when it
+/// is logged in, else its pre-login cookie's; None when it has neither yet, Err when the
+/// database cannot say whether the session is live. A session cookie that names no live
+/// session (expired, ended, planted) does not count.
+async fn expected(req: &Request<'_>) -> Result<Option<String>, ()> {
+    let https = Client::of(req).https;
+    let jar = req.cookies();
+    match req.guard::<CurrentUser>().await {
+        Outcome::Success(_) => {
+            Ok(cookies::get(jar, Name::Session, https).map(|c| for_session(c.value())))
+        }
+        Outcome::Forward(_) => {
+            Ok(cookies::get(jar, Name::Csrf, https).map(|c| c.value().to_string()))
+        }
+        Outcome::Error(_) => Err(()),
+    }
+}
+
+/// The CSRF token of the session whose secret token is `session_token`: a hash of it
+/// under its own label, so it reveals nothing of the session token, differs from the
+/// hash the database keeps, and changes with every new session.
+pub fn for_session(session_token: &str) -> String {
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"quire csrf token v1\0");
+    h.update(session_token.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(h.finalize())
 }
 
 /// A form with no fields of its own (logout, delete): only the CSRF token.
@@ -87,10 +116,12 @@ impl<'r, T: for<'a> FromForm<'a> + Send + 'static> FromData<'r> for CsrfForm<T> 
             .find(|f| f.name == FIELD)
             .map(|f| RawStr::new(f.value).url_decode_lossy().into_owned());
         // Only an existing cookie counts; one minted now could not match anything sent.
-        let expected = req
-            .cookies()
-            .get_private(COOKIE)
-            .map(|c| c.value().to_string());
+        let expected = match expected(req).await {
+            Ok(expected) => expected,
+            Err(()) => {
+                return data::Outcome::Error((Status::ServiceUnavailable, "database unavailable"))
+            }
+        };
         let valid = match (sent, expected) {
             (Some(s), Some(e)) => token::constant_eq(&s, &e),
             _ => false,

@@ -35,7 +35,8 @@ async fn lookup(req: &Request<'_>) -> Result<Option<CurrentUser>, ()> {
         .local_cache_async(async {
             let db = Db::fetch(req.rocket()).ok_or(())?;
             let config = req.rocket().state::<Config>().ok_or(())?;
-            let found = session::current(db, req.cookies(), &config.auth).await;
+            let https = super::Client::of(req).https;
+            let found = session::current(db, req.cookies(), &config.auth, https).await;
             // OIDC sessions are re-checked at the provider every `recheck_minutes`;
             // when that changed something, read the session again.
             let found = match (
@@ -45,7 +46,7 @@ async fn lookup(req: &Request<'_>) -> Result<Option<CurrentUser>, ()> {
                 (Ok(Some(s)), Some(oidc)) if s.provider == ProviderId::Oidc => {
                     match oidc.recheck(db, s.session_id).await {
                         Ok(Recheck::NotDue) => Ok(Some(s)),
-                        Ok(_) => session::current(db, req.cookies(), &config.auth).await,
+                        Ok(_) => session::current(db, req.cookies(), &config.auth, https).await,
                         Err(e) => Err(e),
                     }
                 }

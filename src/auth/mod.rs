@@ -3,6 +3,7 @@
 //! provider ends in the same session row and cookie, so no route asks which one was used.
 
 pub mod client;
+pub mod cookies;
 pub mod csrf;
 pub mod guards;
 pub mod local;

@@ -2,10 +2,10 @@
 //! `sessions` table. A new token is made at every login, so a value planted in the
 //! browser before login never becomes authenticated.
 
-use rocket::http::{Cookie, CookieJar, SameSite};
+use rocket::http::CookieJar;
 use time::{Duration, OffsetDateTime};
 
-use super::csrf;
+use super::cookies::{self, Name};
 use crate::config::AuthConfig;
 use crate::db::sessions::{self, NewSession, SessionUser};
 use crate::db::{current_time, Pool};
@@ -13,7 +13,6 @@ use crate::domain::{ProviderId, SessionId, UserId};
 use crate::error::Result;
 use crate::token;
 
-pub const COOKIE: &str = "quire_session";
 /// How often `last_seen_at` is written: a session read many times a minute costs one write.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
 
@@ -68,28 +67,28 @@ pub async fn start(
     .await?;
     // No expiry makes a browser-session cookie (Rocket would otherwise default to a week).
     let expires = s.remember.then(|| OffsetDateTime::now_utc() + lifetime);
-    let cookie = Cookie::build((COOKIE, secret))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .path("/")
-        .secure(s.secure)
-        .expires(expires);
+    let mut cookie = cookies::build(Name::Session, secret, s.secure);
+    cookie.set_expires(expires);
     cookies.add_private(cookie);
     Ok(id)
 }
 
-/// The live session named by the cookie, with its user. Sessions past their idle or
-/// absolute limit are deleted and count as absent.
+/// The live session named by the cookie (the `__Host-` one when `https`), with its user.
+/// Sessions past their idle or absolute limit are deleted and count as absent.
 pub async fn current(
     db: &Pool,
     cookies: &CookieJar<'_>,
     cfg: &AuthConfig,
+    https: bool,
 ) -> Result<Option<SessionUser>> {
-    let Some(cookie) = cookies.get_private(COOKIE) else {
+    let Some(cookie) = cookies::get(cookies, Name::Session, https) else {
         return Ok(None);
     };
     let now = current_time();
+    // A cookie naming no live session is dropped, so the browser's forms go back to its
+    // pre-login CSRF token (see `csrf`) instead of one bound to a session that is gone.
     let Some(found) = sessions::by_token_hash(db, &token::hash(cookie.value()), now).await? else {
+        cookies::remove(cookies, Name::Session);
         return Ok(None);
     };
     let idle = if found.remember {
@@ -99,6 +98,7 @@ pub async fn current(
     };
     if now - found.last_seen_at > idle {
         sessions::delete(db, found.session_id).await?;
+        cookies::remove(cookies, Name::Session);
         return Ok(None);
     }
     if now - found.last_seen_at >= TOUCH_EVERY {
@@ -107,17 +107,21 @@ pub async fn current(
     Ok(Some(found))
 }
 
-/// Whether the request carries a session cookie (valid or not).
+/// Whether the request carries a session cookie under either name (valid or not).
 pub fn has_cookie(req: &rocket::Request<'_>) -> bool {
-    req.cookies().get(COOKIE).is_some()
+    let jar = req.cookies();
+    jar.get(Name::Session.plain()).is_some() || jar.get(Name::Session.host_only()).is_some()
 }
 
-/// Deletes the cookie's session row, if any, the cookie, and the CSRF token.
+/// Deletes the session rows of the cookie (under either name), the cookie, and the
+/// pre-login CSRF token.
 pub async fn end(db: &Pool, cookies: &CookieJar<'_>) -> Result<()> {
-    if let Some(cookie) = cookies.get_private(COOKIE) {
-        sessions::delete_by_token_hash(db, &token::hash(cookie.value())).await?;
+    for https in [false, true] {
+        if let Some(cookie) = cookies::get(cookies, Name::Session, https) {
+            sessions::delete_by_token_hash(db, &token::hash(cookie.value())).await?;
+        }
     }
-    cookies.remove_private(Cookie::from(COOKIE));
-    cookies.remove_private(Cookie::from(csrf::COOKIE));
+    cookies::remove(cookies, Name::Session);
+    cookies::remove(cookies, Name::Csrf);
     Ok(())
 }

@@ -100,9 +100,13 @@ impl Frame {
                 .rocket()
                 .state::<Providers>()
                 .is_some_and(|p| p.local().is_some());
+        let csrf_token = match user {
+            Some(_) => Some(csrf::token(req).await.0),
+            None => None,
+        };
         Frame {
             site_title: config.map_or_else(|| "quire".into(), |c| c.site.title.clone()),
-            csrf_token: user.as_ref().map(|_| csrf::token(req).0),
+            csrf_token,
             user: user.map(|u| UserView {
                 name: u.user.name,
                 email: u.user.email,

@@ -2,7 +2,7 @@
 //! back-channel logout.
 
 use rocket::form::Form;
-use rocket::http::{Cookie, CookieJar, Header, SameSite, Status};
+use rocket::http::{CookieJar, Header, Status};
 use rocket::response::{Flash, Redirect};
 use rocket::{get, post, routes, uri, FromForm, Responder, Route, State};
 use rocket_dyn_templates::Template;
@@ -10,14 +10,12 @@ use serde::Serialize;
 
 use super::login::LoginContext;
 use super::{after_login, local_path, Frame, Reply};
+use crate::auth::cookies::{self, Name};
 use crate::auth::oidc::{log_safe, Callback, OidcError, OidcProvider, Pending, LOGIN_TTL};
 use crate::auth::session::{self, Start};
 use crate::auth::{Client, Providers};
 use crate::db::{now, Db};
 use crate::error::{Error, Result};
-
-/// The pre-login cookie: state, nonce, PKCE verifier and `next`, encrypted.
-pub const PENDING_COOKIE: &str = "quire_oidc";
 
 pub fn routes() -> Vec<Route> {
     routes![start_login, callback, backchannel_logout]
@@ -170,12 +168,8 @@ async fn start_login(
     match oidc.begin(&db.0, client.ip, &next).await {
         Ok((url, pending)) => {
             let value = serde_json::to_string(&pending).map_err(Error::internal)?;
-            let cookie = Cookie::build((PENDING_COOKIE, value))
-                .http_only(true)
-                .same_site(SameSite::Lax)
-                .secure(client.https)
-                .path("/")
-                .max_age(time::Duration::seconds(LOGIN_TTL));
+            let mut cookie = cookies::build(Name::OidcPending, value, client.https);
+            cookie.set_max_age(time::Duration::seconds(LOGIN_TTL));
             cookies.add_private(cookie);
             Ok(Reply::Redirect(Redirect::to(url)))
         }
@@ -198,10 +192,9 @@ async fn callback(ctx: LoginContext<'_>, params: Callback) -> Result<Reply> {
         return Err(Error::NotFound);
     };
     // Single use: whatever happens next, this browser's pending login is spent.
-    let pending: Option<Pending> = cookies
-        .get_private(PENDING_COOKIE)
+    let pending: Option<Pending> = cookies::get(cookies, Name::OidcPending, client.https)
         .and_then(|c| serde_json::from_str(c.value()).ok());
-    cookies.remove_private(Cookie::from(PENDING_COOKIE));
+    cookies::remove(cookies, Name::OidcPending);
     let Some(pending) = pending else {
         // Whatever the parameters say, this browser started no login (an `error` here
         // could have been written by anyone).

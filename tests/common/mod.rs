@@ -182,14 +182,31 @@ impl Browser {
             .map(|c| c.value().to_string())
     }
 
-    /// This browser's CSRF token, fetching a page that sets one if needed.
+    /// This browser's CSRF token, fetching a page that sets one if needed. While its
+    /// session cookie names a live session, the token bound to that session.
     pub async fn csrf_token(&self) -> String {
+        if let Some(session) = self.private_cookie("quire_session") {
+            if self.session_is_live(&session).await {
+                return quire::auth::csrf::for_session(&session);
+            }
+        }
         if let Some(token) = self.private_cookie("quire_csrf") {
             return token;
         }
         self.get("/signup").await;
         self.private_cookie("quire_csrf")
             .expect("a page with a form sets the CSRF cookie")
+    }
+
+    /// Whether the session this token names is live, as quire would judge it.
+    async fn session_is_live(&self, session_token: &str) -> bool {
+        use rocket_db_pools::Database;
+        let db = quire::db::Db::fetch(self.client.rocket()).expect("the app's database");
+        let hash = quire::token::hash(session_token);
+        let now = quire::db::current_time();
+        quire::db::sessions::by_token_hash(&db.0, &hash, now)
+            .await
+            .is_ok_and(|s| s.is_some())
     }
 
     /// Posts a urlencoded form with this browser's CSRF token added.
