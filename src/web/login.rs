@@ -1,89 +1,25 @@
 //! Signup, login and logout.
 
 use rocket::http::{CookieJar, Status};
-use rocket::outcome::try_outcome;
-use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{Flash, Redirect};
 use rocket::{get, post, routes, uri, FromForm, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
+use super::login_context::LoginContext;
 use super::{after_login, local_path, FlashView, Frame, Reply};
 use crate::auth::csrf::{CsrfForm, CsrfToken, Submit};
 use crate::auth::local::{
     FieldErrors, NewAccount, OpenSignupError, SignupError, DEVICE_COOKIE, EMAIL_MAX,
 };
 use crate::auth::password::too_long;
-use crate::auth::session::{self, Start};
-use crate::auth::{
-    Client, CurrentUser, LoginEntry, LoginError, PasswordAttempt, Providers, UserAgent,
-};
+use crate::auth::session;
+use crate::auth::{CurrentUser, LoginEntry, LoginError, PasswordAttempt, Providers};
 use crate::config::{Config, PASSWORD_MAX};
 use crate::db::users::{self, User};
 use crate::db::{current_time, sessions, Db};
-use crate::domain::{ProviderId, SessionId};
+use crate::domain::ProviderId;
 use crate::error::{Error, Result};
-
-/// What logging someone in takes, gathered by one guard so that the handlers that log
-/// people in take it instead of seven guards: the database, the cookie jar, the
-/// configuration and providers, what the request says about the client, and the page
-/// frame for answering with a page. It sets no cookie by itself: a form shown again
-/// adds the CSRF token (`Frame::with_csrf`).
-pub struct LoginContext<'r> {
-    pub db: &'r Db,
-    pub cookies: &'r CookieJar<'r>,
-    pub providers: &'r Providers,
-    pub config: &'r Config,
-    pub client: Client,
-    pub agent: UserAgent,
-    pub frame: Frame,
-}
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for LoginContext<'r> {
-    type Error = ();
-
-    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        let db = try_outcome!(req.guard::<&Db>().await);
-        let providers = try_outcome!(req.guard::<&State<Providers>>().await);
-        let config = try_outcome!(req.guard::<&State<Config>>().await);
-        let client = try_outcome!(req.guard::<Client>().await);
-        let agent = try_outcome!(req.guard::<UserAgent>().await);
-        let frame = try_outcome!(req.guard::<Frame>().await);
-        Outcome::Success(LoginContext {
-            db,
-            cookies: req.cookies(),
-            providers: providers.inner(),
-            config: config.inner(),
-            client,
-            agent,
-            frame,
-        })
-    }
-}
-
-impl LoginContext<'_> {
-    /// Starts a session for `user` in this browser (see `session::start`), valid while
-    /// the user's credential version stays the one the login verified.
-    pub async fn log_in(
-        &self,
-        user: &User,
-        provider: ProviderId,
-        remember: bool,
-    ) -> Result<SessionId> {
-        let start = Start {
-            user_id: user.id,
-            provider,
-            remember,
-            user_agent: &self.agent.0,
-            secure: self.client.https,
-            id_token: None,
-            oidc_sid: None,
-            credential_version: user.credential_version,
-        };
-        session::start(&self.db.0, self.cookies, &self.config.auth, start).await
-    }
-}
 
 pub fn routes() -> Vec<Route> {
     routes![login_form, login, signup_form, signup, logout]

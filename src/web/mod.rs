@@ -7,6 +7,7 @@ pub mod catchers;
 pub mod dashboard;
 pub mod headers;
 pub mod login;
+pub mod login_context;
 pub mod oidc;
 pub mod paths;
 pub mod public;

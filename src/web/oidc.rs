@@ -8,7 +8,7 @@ use rocket::{get, post, routes, uri, FromForm, Responder, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
-use super::login::LoginContext;
+use super::login_context::LoginContext;
 use super::{after_login, local_path, Frame, Reply};
 use crate::auth::cookies::{self, Name};
 use crate::auth::oidc::{log_safe, Callback, OidcError, OidcProvider, Pending, LOGIN_TTL};
