@@ -3,29 +3,20 @@
 //! pending OIDC login in a reader's browser; and once a browser is logged in, its forms
 //! must carry the token bound to that session, not whatever CSRF cookie it holds.
 
-use rocket::http::{ContentType, Cookie, Header, Status};
-use rocket::local::asynchronous::{LocalRequest, LocalResponse};
+use rocket::http::{ContentType, Cookie, Status};
+use rocket::local::asynchronous::LocalResponse;
 
 use crate::common::oidc::OidcApp;
 use crate::common::op::TestOp;
 use crate::common::*;
 
-/// The TLS-terminating proxy the apps here trust.
-const PROXY: &str = "127.0.0.1:40000";
-
 fn trusting_the_proxy(f: rocket::figment::Figment) -> rocket::figment::Figment {
     f.merge(("trusted_proxies", ["127.0.0.1"]))
 }
 
-/// `req` as the proxy forwards a request that reached it over HTTPS.
-fn over_https(req: LocalRequest<'_>) -> LocalRequest<'_> {
-    req.remote(PROXY.parse().unwrap())
-        .header(Header::new("X-Forwarded-Proto", "https"))
-}
-
 /// A form POST over HTTPS with exactly these fields (the CSRF token included by the caller).
 async fn post_https<'c>(b: &'c Browser, path: &str, fields: &[(&str, &str)]) -> LocalResponse<'c> {
-    over_https(
+    via_tls_proxy(
         b.client
             .post(path.to_string())
             .header(ContentType::Form)
@@ -36,7 +27,9 @@ async fn post_https<'c>(b: &'c Browser, path: &str, fields: &[(&str, &str)]) -> 
 }
 
 async fn get_https<'c>(b: &'c Browser, path: &str) -> LocalResponse<'c> {
-    over_https(b.client.get(path.to_string())).dispatch().await
+    via_tls_proxy(b.client.get(path.to_string()))
+        .dispatch()
+        .await
 }
 
 /// The Set-Cookie header for `name`, which must be Secure, for Path=/ and without a
@@ -132,7 +125,7 @@ async fn over_https_a_session_cookie_without_the_prefix_counts_for_nothing() {
     assert!(owner.is_logged_in().await);
 
     let victim = app.new_browser().await;
-    let res = over_https(victim.client.get("/dashboard").cookie(planted.clone()))
+    let res = via_tls_proxy(victim.client.get("/dashboard").cookie(planted.clone()))
         .dispatch()
         .await;
     assert_eq!(res.status(), Status::SeeOther, "the plain cookie logged in");
@@ -153,7 +146,7 @@ async fn over_https_a_csrf_cookie_without_the_prefix_counts_for_nothing() {
 
     let victim = app.new_browser().await;
     let email = unique_email("planted");
-    let res = over_https(
+    let res = via_tls_proxy(
         victim
             .client
             .post("/signup")

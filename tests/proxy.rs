@@ -6,8 +6,6 @@ use rocket::local::asynchronous::LocalResponse;
 
 use crate::common::*;
 
-const PROXY: &str = "127.0.0.1:40000";
-
 /// A failed login arriving from `remote` with the given forwarding headers.
 async fn failed_login_via<'c>(
     b: &'c Browser,
@@ -75,7 +73,7 @@ async fn a_trusted_proxy_names_the_client() {
     // proxy (10.1.1.1) appended the outer one. The rightmost untrusted address wins.
     let res = failed_login_via(
         &app,
-        PROXY,
+        TLS_PROXY,
         &[("X-Forwarded-For", "1.2.3.4, 198.51.100.7, 10.1.1.1")],
     )
     .await;
@@ -86,7 +84,7 @@ async fn a_trusted_proxy_names_the_client() {
 #[rocket::async_test]
 async fn garbage_from_a_trusted_proxy_counts_against_the_proxy() {
     let app = TestApp::spawn_with(|f| f.merge(("trusted_proxies", ["127.0.0.1"]))).await;
-    failed_login_via(&app, PROXY, &[("X-Forwarded-For", "not-an-address")]).await;
+    failed_login_via(&app, TLS_PROXY, &[("X-Forwarded-For", "not-an-address")]).await;
     assert_eq!(throttled_clients(&app).await, vec!["127.0.0.1"]);
 }
 
@@ -95,11 +93,7 @@ async fn behind_a_tls_proxy_cookies_are_secure_and_links_are_https() {
     let app = TestApp::spawn_with(|f| f.merge(("trusted_proxies", ["127.0.0.1"]))).await;
     let email = unique_email("tls");
     // The form as the browser got it over https (its token's cookie is `__Host-`).
-    let form = app
-        .client
-        .get("/signup")
-        .remote(PROXY.parse().unwrap())
-        .header(Header::new("X-Forwarded-Proto", "https"))
+    let form = via_tls_proxy(app.client.get("/signup"))
         .dispatch()
         .await
         .into_string()
@@ -112,13 +106,12 @@ async fn behind_a_tls_proxy_cookies_are_secure_and_links_are_https() {
         ("name", "Tess"),
         ("password", PASSWORD),
     ];
-    let res = app
+    let signup = app
         .client
         .post("/signup")
         .header(rocket::http::ContentType::Form)
-        .body(encode(&fields))
-        .remote(PROXY.parse().unwrap())
-        .header(Header::new("X-Forwarded-Proto", "https"))
+        .body(encode(&fields));
+    let res = via_tls_proxy(signup)
         .header(Header::new("X-Forwarded-For", "198.51.100.7"))
         .dispatch()
         .await;
@@ -129,11 +122,7 @@ async fn behind_a_tls_proxy_cookies_are_secure_and_links_are_https() {
     assert!(session.contains("Secure"), "{session}");
     assert!(res.headers().get_one("Strict-Transport-Security").is_some());
 
-    let feed = app
-        .client
-        .get("/feed.xml")
-        .remote(PROXY.parse().unwrap())
-        .header(Header::new("X-Forwarded-Proto", "https"))
+    let feed = via_tls_proxy(app.client.get("/feed.xml"))
         .dispatch()
         .await
         .into_string()

@@ -16,7 +16,7 @@ use crate::auth::password::too_long;
 use crate::auth::session;
 use crate::auth::{CurrentUser, LoginEntry, LoginError, PasswordAttempt, Providers};
 use crate::config::{Config, PASSWORD_MAX};
-use crate::db::users::{self, User};
+use crate::db::users;
 use crate::db::{current_time, sessions, Db};
 use crate::domain::ProviderId;
 use crate::error::{Error, Result};

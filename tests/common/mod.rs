@@ -137,6 +137,16 @@ impl TestApp {
     }
 }
 
+/// The reverse proxy the proxy stories configure in `trusted_proxies` ("127.0.0.1").
+pub const TLS_PROXY: &str = "127.0.0.1:40000";
+
+/// `req` as a trusted TLS-terminating proxy at `TLS_PROXY` forwards a request that
+/// reached it over HTTPS.
+pub fn via_tls_proxy(req: LocalRequest<'_>) -> LocalRequest<'_> {
+    req.remote(TLS_PROXY.parse().unwrap())
+        .header(Header::new("X-Forwarded-Proto", "https"))
+}
+
 /// An email no other test uses.
 pub fn unique_email(name: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
