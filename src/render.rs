@@ -213,7 +213,7 @@ fn render_blocking(source: &str) -> Result<String, RenderError> {
     Ok(clean)
 }
 
-fn markdown_options() -> Options {
+pub(crate) fn markdown_options() -> Options {
     Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_FOOTNOTES
