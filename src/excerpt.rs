@@ -37,7 +37,8 @@ fn more_marker(body: &str) -> Option<usize> {
         return None;
     }
     let mut depth = 0usize;
-    for (event, range) in Parser::new_ext(body, crate::render::markdown_options()).into_offset_iter()
+    for (event, range) in
+        Parser::new_ext(body, crate::render::markdown_options()).into_offset_iter()
     {
         match event {
             Event::Start(Tag::HtmlBlock) if depth == 0 => depth += 1,
@@ -58,7 +59,8 @@ fn is_marker(line: &str) -> bool {
 /// The source of the body's first top-level paragraph.
 fn first_paragraph(body: &str) -> Option<&str> {
     let mut depth = 0usize;
-    for (event, range) in Parser::new_ext(body, crate::render::markdown_options()).into_offset_iter()
+    for (event, range) in
+        Parser::new_ext(body, crate::render::markdown_options()).into_offset_iter()
     {
         match event {
             Event::Start(Tag::Paragraph) if depth == 0 => return Some(body[range].trim()),
@@ -87,7 +89,10 @@ mod tests {
             "spaces and case"
         );
         assert_eq!(excerpt_source("First.\n\nSecond.", "  Typed  "), "Typed");
-        assert_eq!(excerpt_source("# Title\n\nFirst *p*\nline two.\n\nSecond.", ""), "First *p*\nline two.");
+        assert_eq!(
+            excerpt_source("# Title\n\nFirst *p*\nline two.\n\nSecond.", ""),
+            "First *p*\nline two."
+        );
         assert_eq!(excerpt_source("# Only a heading", " "), "");
         assert_eq!(excerpt_source("", ""), "");
     }
@@ -104,6 +109,9 @@ mod tests {
 
     #[test]
     fn paragraphs_inside_quotes_and_lists_are_skipped() {
-        assert_eq!(excerpt_source("> quoted\n\n- item\n\nReal one.", ""), "Real one.");
+        assert_eq!(
+            excerpt_source("> quoted\n\n- item\n\nReal one.", ""),
+            "Real one."
+        );
     }
 }

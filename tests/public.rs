@@ -74,7 +74,10 @@ async fn the_home_page_shows_twenty_posts_a_page() {
     assert_eq!(status, Status::Ok);
     assert_eq!(listed_titles(&one), titles((26..=45).rev()), "{one}");
     // "Older posts" goes by cursor; numbered pages keep working.
-    assert!(one.contains("href=\"/?before=") && one.contains("rel=\"next\""), "{one}");
+    assert!(
+        one.contains("href=\"/?before=") && one.contains("rel=\"next\""),
+        "{one}"
+    );
     assert!(!one.contains("rel=\"prev\""), "{one}");
     let (status, same) = app.get_text("/?page=1").await;
     assert_eq!(status, Status::Ok);
@@ -83,7 +86,10 @@ async fn the_home_page_shows_twenty_posts_a_page() {
     let (status, two) = app.get_text("/?page=2").await;
     assert_eq!(status, Status::Ok);
     assert_eq!(listed_titles(&two), titles((6..=25).rev()), "{two}");
-    assert!(two.contains("href=\"/?before=") && two.contains("rel=\"next\""), "{two}");
+    assert!(
+        two.contains("href=\"/?before=") && two.contains("rel=\"next\""),
+        "{two}"
+    );
     assert!(two.contains("href=\"/?page=1\" rel=\"prev\""), "{two}");
     assert!(two.contains("Older posts, page 2"), "{two}");
 

@@ -19,7 +19,7 @@ use crate::db::posts::{self, NewPost, Post, PostUpdate};
 use crate::db::{current_time, Db};
 use crate::error::{Error, Result};
 use crate::excerpt::{excerpt_source, has_more_marker, EXCERPT_MAX};
-use crate::render::{render_post, slug_for, RenderError};
+use crate::render::{render_all, slug_for, RenderError};
 
 pub const TITLE_MAX: usize = 200;
 /// About 100 printed pages; the `form` limit (2 MiB) bounds the request itself.
@@ -169,24 +169,29 @@ impl PostForm {
     }
 }
 
-/// A post's HTML and its excerpt's, each through the bounded `render_post`; a refusal
-/// comes with the field it concerns.
+/// A post's HTML and its excerpt's ("" when there is none), rendered together through
+/// the bounded renderer; a refusal comes with the field it concerns.
 async fn render_both(
     checked: &Checked<'_>,
 ) -> std::result::Result<(String, String), (&'static str, RenderError)> {
-    let body = render_post(checked.body).await.map_err(|e| ("body", e))?;
     let source = excerpt_source(checked.body, checked.excerpt);
-    let excerpt = if source.is_empty() {
-        String::new()
+    let excerpt_field = if has_more_marker(checked.body) || checked.excerpt.is_empty() {
+        "body"
     } else {
-        let field = if has_more_marker(checked.body) || checked.excerpt.is_empty() {
-            "body"
-        } else {
-            "excerpt"
-        };
-        render_post(source).await.map_err(|e| (field, e))?.html
+        "excerpt"
     };
-    Ok((body.html, excerpt))
+    let sources: &[&str] = if source.is_empty() {
+        &[checked.body]
+    } else {
+        &[checked.body, source]
+    };
+    let mut rendered = render_all(sources)
+        .await
+        .map_err(|(i, e)| (if i == 0 { "body" } else { excerpt_field }, e))?
+        .into_iter()
+        .map(|r| r.html);
+    let body = rendered.next().unwrap_or_default();
+    Ok((body, rendered.next().unwrap_or_default()))
 }
 
 /// The fields' messages for a refused render.
@@ -255,9 +260,7 @@ async fn dashboard_page(
         .iter()
         .map(|p| DeskItem {
             item: ListItem::from(p),
-            scheduled_for: p
-                .is_scheduled(now)
-                .then(|| zoned_time(p.shown_date(), tz)),
+            scheduled_for: p.is_scheduled(now).then(|| zoned_time(p.shown_date(), tz)),
         })
         .collect();
     Ok(Template::render(
@@ -538,7 +541,13 @@ mod tests {
         assert_eq!(zoned_time(twice, berlin), "25 Oct 2026, 02:30 CEST");
         let skipped = parse_local("2026-03-29T02:30", berlin).unwrap_err();
         assert!(skipped.contains("Europe/Berlin"), "{skipped}");
-        for bad in ["tomorrow", "2026-13-01T10:00", "2026-12-03", "1969-12-31T23:00", "99999-01-01T00:00"] {
+        for bad in [
+            "tomorrow",
+            "2026-13-01T10:00",
+            "2026-12-03",
+            "1969-12-31T23:00",
+            "99999-01-01T00:00",
+        ] {
             assert!(parse_local(bad, berlin).is_err(), "{bad}");
         }
     }

@@ -109,8 +109,8 @@ async fn index(db: &Db, frame: Frame, page: Option<i64>) -> Result<(Status, Temp
     if !(1..=MAX_PAGE).contains(&page) {
         return Err(Error::NotFound);
     }
-    let rows = posts::list_visible(&db.0, current_time(), PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
-        .await?;
+    let rows =
+        posts::list_visible(&db.0, current_time(), PAGE_SIZE + 1, (page - 1) * PAGE_SIZE).await?;
     if page > 1 && rows.is_empty() {
         return Err(Error::NotFound);
     }

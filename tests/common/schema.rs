@@ -323,6 +323,17 @@ pub async fn insert_many_posts(db: &impl Db, author_id: i64, n: i64) {
     .expect("insert posts");
 }
 
+/// The `?before=` cursor that lists the posts after this one (as quire writes it in its
+/// "Older posts" links: published_at and id).
+pub async fn cursor_of(db: &impl Db, slug: &str) -> String {
+    let (at, id): (i64, i64) = sqlx::query_as("SELECT published_at, id FROM posts WHERE slug = $1")
+        .bind(slug)
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("query posts");
+    format!("{at}-{id}")
+}
+
 /// A post's stored excerpt HTML ("" when none).
 pub async fn excerpt_html(db: &impl Db, slug: &str) -> String {
     sqlx::query_scalar("SELECT excerpt_html FROM posts WHERE slug = $1")
