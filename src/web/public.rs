@@ -146,10 +146,7 @@ fn home_page(
     newer: Option<String>,
 ) -> (Status, Template) {
     let size = PAGE_SIZE as usize;
-    let older = match rows.get(size) {
-        Some(_) => Some(format!("/?before={}", rows[size - 1].cursor())),
-        None => None,
-    };
+    let older = (rows.len() > size).then(|| format!("/?before={}", rows[size - 1].cursor()));
     let page = IndexPage {
         frame,
         posts: rows.iter().take(size).map(ListItem::from).collect(),
