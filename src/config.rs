@@ -40,6 +40,10 @@ pub struct SiteConfig {
     /// absolute links; when unset, taken from the request's Host header.
     #[serde(with = "optional_url")]
     pub url: Option<Url>,
+    /// The IANA time zone (e.g. "Europe/Berlin") in which authors type a post's
+    /// `publish_at` and the dashboard shows scheduled times. Default "UTC".
+    #[serde(with = "timezone")]
+    pub timezone: chrono_tz::Tz,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -426,6 +430,7 @@ impl Default for SiteConfig {
         SiteConfig {
             title: "quire".into(),
             url: None,
+            timezone: chrono_tz::Tz::UTC,
         }
     }
 }
@@ -531,6 +536,25 @@ mod networks {
 
     pub fn serialize<S: Serializer>(nets: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(nets.iter().map(|n| n.to_string()))
+    }
+}
+
+/// `site.timezone`: an IANA zone name ("Europe/Berlin"), held as the zone itself.
+mod timezone {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::Error> {
+        let name = String::deserialize(d)?;
+        name.trim().parse().map_err(|_| {
+            D::Error::custom(format!(
+                "site.timezone: {name:?} is not an IANA time zone name (such as \"UTC\" or \"Europe/Berlin\")"
+            ))
+        })
+    }
+
+    pub fn serialize<S: Serializer>(tz: &chrono_tz::Tz, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(tz.name())
     }
 }
 
@@ -645,5 +669,17 @@ mod tests {
             .is_none());
         let err = parse("site.url", "blog.example.com").unwrap_err();
         assert!(err.contains("site.url"), "{err}");
+    }
+
+    #[test]
+    fn site_timezone_is_read_as_an_iana_zone() {
+        let config = Config::from_figment(&defaults()).unwrap();
+        assert_eq!(config.site.timezone, chrono_tz::Tz::UTC);
+        let config = parse("site.timezone", "Europe/Berlin").unwrap();
+        assert_eq!(config.site.timezone, chrono_tz::Tz::Europe__Berlin);
+        for bad in ["Mars/Olympus", "", "CEST+1"] {
+            let err = parse("site.timezone", bad).unwrap_err();
+            assert!(err.contains("site.timezone"), "{err}");
+        }
     }
 }

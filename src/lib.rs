@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod excerpt;
 pub mod keys;
 pub mod render;
 pub mod secret_key;

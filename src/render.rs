@@ -12,7 +12,9 @@
 //!   [`HTML_FLOOR`], checked while writing (wide tables with empty cells, reused long
 //!   links and re-opened inline HTML elements multiply their source) and on the result;
 //! - off the async executor, on the blocking pool, at most half the cores at once, with a
-//!   short queue, so reading pages and /healthz answer while posts are saved.
+//!   short queue, so reading pages and /healthz answer while posts are saved. The queue is
+//!   measured in bytes of Markdown waiting (a few full-size bodies per slot), so a burst
+//!   of short posts waits its turn instead of being refused.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -100,7 +102,7 @@ impl RenderError {
 /// too many renders are already waiting, `Failed` if the renderer panicked (logged).
 pub async fn render_post(source: &str) -> Result<Rendered, RenderError> {
     check_length(source)?;
-    let permit = RENDERS.admit().await?;
+    let permit = RENDERS.admit(source.len()).await?;
     let source = source.to_owned();
     // The permit moves into the blocking task: a request given up by its client does not
     // free the slot while its render still runs.
@@ -119,6 +121,39 @@ pub async fn render_post(source: &str) -> Result<Rendered, RenderError> {
     }
 }
 
+/// Renders several texts of one post (its body and its excerpt) as [`render_post`] does,
+/// each within the same bounds, in one render slot: saving a post waits in the queue
+/// once. Errors: as `render_post`'s, with the index of the text refused.
+pub async fn render_all(sources: &[&str]) -> Result<Vec<Rendered>, (usize, RenderError)> {
+    for (i, source) in sources.iter().enumerate() {
+        check_length(source).map_err(|e| (i, e))?;
+    }
+    let bytes = sources.iter().map(|s| s.len()).sum();
+    let permit = RENDERS.admit(bytes).await.map_err(|e| (0, e))?;
+    let sources: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+    let task = rocket::tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        RENDERS.running.fetch_add(1, Ordering::SeqCst);
+        let _running = Running;
+        sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                render_blocking(s)
+                    .map(|html| Rendered { html })
+                    .map_err(|e| (i, e))
+            })
+            .collect()
+    });
+    match task.await {
+        Ok(result) => result,
+        Err(e) => {
+            log::error!("rendering a post failed: {e}");
+            Err((0, RenderError::Failed))
+        }
+    }
+}
+
 /// How many renders are running on the blocking pool right now (not counting those
 /// waiting for a slot).
 pub fn renders_running() -> usize {
@@ -130,12 +165,17 @@ fn render_slots() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2))
 }
 
-/// Renders that may wait for a slot, per slot; more are refused as `Busy` rather than
-/// queueing without end.
+/// Full-size bodies that may wait for a slot, per slot; more are refused as `Busy` rather
+/// than queueing without end.
 const WAITING_PER_SLOT: usize = 8;
+
+/// What a short text counts in the queue, in bytes: the queue holds a few hundred of
+/// them per slot, each rendered in about a millisecond.
+const MIN_QUEUE_COST: usize = 4096;
 
 struct Renders {
     slots: Semaphore,
+    /// Bytes of Markdown waiting for a slot (each text at least `MIN_QUEUE_COST`).
     waiting: AtomicUsize,
     max_waiting: usize,
     running: AtomicUsize,
@@ -148,32 +188,36 @@ impl Renders {
         Renders {
             slots: Semaphore::new(slots),
             waiting: AtomicUsize::new(0),
-            max_waiting: slots * WAITING_PER_SLOT,
+            max_waiting: slots * WAITING_PER_SLOT * BODY_MAX,
             running: AtomicUsize::new(0),
         }
     }
 
+    /// A slot for rendering `bytes` of Markdown: at once, after waiting in the queue, or
+    /// `Busy` when the queue is full.
     async fn admit(
         &'static self,
+        bytes: usize,
     ) -> Result<rocket::tokio::sync::SemaphorePermit<'static>, RenderError> {
         if let Ok(permit) = self.slots.try_acquire() {
             return Ok(permit);
         }
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let cost = bytes.clamp(MIN_QUEUE_COST, 4 * BODY_MAX);
+        if self.waiting.fetch_add(cost, Ordering::SeqCst) + cost > self.max_waiting {
+            self.waiting.fetch_sub(cost, Ordering::SeqCst);
             return Err(RenderError::Busy);
         }
-        let _waiting = Waiting(&self.waiting);
+        let _waiting = Waiting(&self.waiting, cost);
         self.slots.acquire().await.map_err(|_| RenderError::Busy)
     }
 }
 
-/// Leaves the queue count when the waiting request gets its slot or is given up.
-struct Waiting(&'static AtomicUsize);
+/// Leaves the queue when the waiting request gets its slot or is given up.
+struct Waiting(&'static AtomicUsize, usize);
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.fetch_sub(self.1, Ordering::SeqCst);
     }
 }
 
@@ -213,7 +257,7 @@ fn render_blocking(source: &str) -> Result<String, RenderError> {
     Ok(clean)
 }
 
-fn markdown_options() -> Options {
+pub(crate) fn markdown_options() -> Options {
     Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_FOOTNOTES
@@ -727,16 +771,20 @@ mod tests {
             .unwrap();
         runtime.block_on(async {
             let renders: &'static Renders = Box::leak(Box::new(Renders::new(1)));
-            let busy = renders.admit().await.unwrap();
+            let busy = renders.admit(10).await.unwrap();
             let mut queued = Vec::new();
             for _ in 0..WAITING_PER_SLOT {
-                queued.push(rocket::tokio::spawn(renders.admit()));
+                queued.push(rocket::tokio::spawn(renders.admit(BODY_MAX)));
             }
             rocket::tokio::task::yield_now().await;
-            assert_eq!(renders.waiting.load(Ordering::SeqCst), WAITING_PER_SLOT);
-            // Refused at once; a wrong queue bound would wait here for the held slot.
+            assert_eq!(
+                renders.waiting.load(Ordering::SeqCst),
+                WAITING_PER_SLOT * BODY_MAX
+            );
+            // Refused at once, even a short text; a wrong queue bound would wait here for
+            // the held slot.
             let one_more =
-                rocket::tokio::time::timeout(std::time::Duration::from_secs(10), renders.admit());
+                rocket::tokio::time::timeout(std::time::Duration::from_secs(10), renders.admit(1));
             assert_eq!(
                 one_more.await.ok().and_then(|r| r.err()),
                 Some(RenderError::Busy)
@@ -746,7 +794,30 @@ mod tests {
                 drop(waiter.await.unwrap().unwrap());
             }
             assert_eq!(renders.waiting.load(Ordering::SeqCst), 0);
-            assert!(renders.admit().await.is_ok(), "the queue drained");
+            assert!(renders.admit(10).await.is_ok(), "the queue drained");
+        });
+    }
+
+    #[test]
+    fn short_texts_queue_by_the_hundred() {
+        let runtime = rocket::tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let renders: &'static Renders = Box::leak(Box::new(Renders::new(1)));
+            let busy = renders.admit(10).await.unwrap();
+            let queued: Vec<_> = (0..300)
+                .map(|_| rocket::tokio::spawn(renders.admit(500)))
+                .collect();
+            for _ in 0..50 {
+                rocket::tokio::task::yield_now().await;
+            }
+            assert_eq!(renders.waiting.load(Ordering::SeqCst), 300 * MIN_QUEUE_COST);
+            drop(busy);
+            for waiter in queued {
+                drop(waiter.await.unwrap().expect("admitted"));
+            }
         });
     }
 

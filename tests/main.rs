@@ -4,6 +4,7 @@
 mod common;
 
 mod accounts;
+mod blog_posts;
 mod cli;
 mod config;
 mod csrf;

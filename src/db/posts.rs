@@ -18,8 +18,11 @@ pub struct Post {
     pub title: String,
     pub body_md: String,
     pub body_html: String,
+    /// The excerpt field as typed ("" when none).
+    pub excerpt_md: String,
     pub published: bool,
-    /// None until first published.
+    /// When it is (or was) published: first publication, or the time chosen for it, which
+    /// may be in the future (scheduled). None for a draft never published nor timed.
     pub published_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -35,6 +38,7 @@ impl<'r> FromRow<'r, AnyRow> for Post {
             title: row.try_get("title")?,
             body_md: row.try_get("body_md")?,
             body_html: row.try_get("body_html")?,
+            excerpt_md: row.try_get("excerpt_md")?,
             published: flag(row, "published")?,
             published_at: time_or_never(row, "published_at")?,
             created_at: time_at(row, "created_at")?,
@@ -48,11 +52,40 @@ impl Post {
     pub fn shown_date(&self) -> OffsetDateTime {
         self.published_at.unwrap_or(self.updated_at)
     }
+
+    /// Whether readers may see the post at `now`: [`VISIBLE`] for one post in hand.
+    pub fn is_visible(&self, now: OffsetDateTime) -> bool {
+        is_visible(self.published, self.published_at, now)
+    }
+
+    /// Published, but not yet due at `now`.
+    pub fn is_scheduled(&self, now: OffsetDateTime) -> bool {
+        self.published && !self.is_visible(now)
+    }
+}
+
+/// Whether readers may see posts: published, and their time has come. Every public
+/// page and listing (home, post page, feeds, tag and author pages, sitemap, search) must
+/// filter with this, with the current time bound at `$now`; nothing else decides
+/// visibility, so a scheduled post appears everywhere at once when due, on every
+/// instance, with no background job. Usage: `VISIBLE.replace("$now", "$3")` (the
+/// placeholder of the bound `unix(now)`), on posts aliased `p`. `posts_home` serves it.
+pub(crate) const VISIBLE: &str = "p.published = 1 AND p.published_at <= $now";
+
+/// [`VISIBLE`] with the current time bound at placeholder `$n`.
+pub(crate) fn visible_at(n: usize) -> String {
+    VISIBLE.replace("$now", &format!("${n}"))
+}
+
+/// [`VISIBLE`] evaluated in Rust, for a post already read.
+fn is_visible(published: bool, at: Option<OffsetDateTime>, now: OffsetDateTime) -> bool {
+    published && at.is_none_or(|at| at <= now)
 }
 
 /// A row of a listing: no Markdown source, and HTML only where the caller asked for it.
 #[derive(Debug, Clone)]
 pub struct PostSummary {
+    pub id: PostId,
     pub slug: String,
     pub title: String,
     pub author_name: String,
@@ -60,25 +93,33 @@ pub struct PostSummary {
     /// None until first published.
     pub published_at: Option<OffsetDateTime>,
     pub updated_at: OffsetDateTime,
-    /// None in listings that do not show the posts themselves.
+    /// Only in feeds, which carry the whole post.
     pub body_html: Option<String>,
+    /// Sanitized when saved ("" when the post has none); in public listings and feeds.
+    pub excerpt_html: Option<String>,
+}
+
+/// A column the query may not have selected.
+fn optional_text(row: &AnyRow, column: &str) -> sqlx::Result<Option<String>> {
+    match row.try_get(column) {
+        Ok(html) => Ok(Some(html)),
+        Err(sqlx::Error::ColumnNotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 impl<'r> FromRow<'r, AnyRow> for PostSummary {
     fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
-        let body_html = match row.try_get("body_html") {
-            Ok(html) => Some(html),
-            Err(sqlx::Error::ColumnNotFound(_)) => None,
-            Err(e) => return Err(e),
-        };
         Ok(PostSummary {
+            id: PostId(row.try_get("id")?),
             slug: row.try_get("slug")?,
             title: row.try_get("title")?,
             author_name: row.try_get("author_name")?,
             published: flag(row, "published")?,
             published_at: time_or_never(row, "published_at")?,
             updated_at: time_at(row, "updated_at")?,
-            body_html,
+            body_html: optional_text(row, "body_html")?,
+            excerpt_html: optional_text(row, "excerpt_html")?,
         })
     }
 }
@@ -88,6 +129,53 @@ impl PostSummary {
     pub fn shown_date(&self) -> OffsetDateTime {
         self.published_at.unwrap_or(self.updated_at)
     }
+
+    /// Published, but not yet due at `now`.
+    pub fn is_scheduled(&self, now: OffsetDateTime) -> bool {
+        self.published && !is_visible(self.published, self.published_at, now)
+    }
+
+    /// Where a listing that ends with this post goes on: the posts after it.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            at: self.published_at.map_or(0, unix),
+            id: self.id.0,
+        }
+    }
+}
+
+/// A place in the newest-first order of visible posts: (published_at, id) of the last
+/// post shown. Written in links as `<unix seconds>-<id>`; readers should treat it as
+/// opaque, but it stays valid as long as the order does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    at: i64,
+    id: i64,
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.at, self.id)
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = ();
+
+    /// Two non-negative decimal integers joined by '-'; anything else is refused.
+    fn from_str(s: &str) -> Result<Cursor, ()> {
+        let (at, id) = s.split_once('-').ok_or(())?;
+        let number = |n: &str| -> Result<i64, ()> {
+            if n.is_empty() || n.len() > 18 || !n.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(());
+            }
+            n.parse().map_err(|_| ())
+        };
+        Ok(Cursor {
+            at: number(at)?,
+            id: number(id)?,
+        })
+    }
 }
 
 pub struct NewPost<'a> {
@@ -95,7 +183,11 @@ pub struct NewPost<'a> {
     pub title: &'a str,
     pub body_md: &'a str,
     pub body_html: &'a str,
+    pub excerpt_md: &'a str,
+    pub excerpt_html: &'a str,
     pub published: bool,
+    /// The publication time chosen (future: scheduled); None: `now` once published.
+    pub publish_at: Option<OffsetDateTime>,
     pub now: OffsetDateTime,
 }
 
@@ -103,12 +195,38 @@ pub struct PostUpdate<'a> {
     pub title: &'a str,
     pub body_md: &'a str,
     pub body_html: &'a str,
+    pub excerpt_md: &'a str,
+    pub excerpt_html: &'a str,
     pub published: bool,
+    /// As decided by [`publication_time`].
+    pub published_at: Option<OffsetDateTime>,
     pub now: OffsetDateTime,
 }
 
+/// The publication time an edit saves. A time typed in the form wins; without one, a post
+/// already out keeps its date (fixing a typo does not move it to the top of the home
+/// page), a post first published now gets `now`, and a scheduled post whose time was
+/// cleared is published now (or, as a draft, has no time).
+pub fn publication_time(
+    stored: Option<OffsetDateTime>,
+    typed: Option<OffsetDateTime>,
+    published: bool,
+    now: OffsetDateTime,
+) -> Option<OffsetDateTime> {
+    match (typed, stored) {
+        (Some(t), _) => Some(t),
+        (None, Some(s)) if s <= now => Some(s),
+        (None, _) => published.then_some(now),
+    }
+}
+
 const POST_COLUMNS: &str = "p.id, p.author_id, u.name AS author_name, p.slug, p.title, \
-    p.body_md, p.body_html, p.published, p.published_at, p.created_at, p.updated_at";
+    p.body_md, p.body_html, p.excerpt_md, p.published, p.published_at, p.created_at, \
+    p.updated_at";
+
+/// What public listings show of a post; no body, in either form.
+const LISTING_COLUMNS: &str = "p.id, p.slug, p.title, u.name AS author_name, p.published, \
+    p.published_at, p.updated_at, p.excerpt_html";
 
 pub async fn by_slug(db: &AnyPool, slug: &str) -> sqlx::Result<Option<Post>> {
     sqlx::query_as(&format!(
@@ -119,19 +237,89 @@ pub async fn by_slug(db: &AnyPool, slug: &str) -> sqlx::Result<Option<Post>> {
     .await
 }
 
-/// Published posts, newest first. Served by the `posts_home` index.
-pub async fn list_published(
+/// Visible posts at `now`, newest first, skipping `offset` (the `?page=N` links). Served
+/// by the `posts_home` index, but the skipped rows are still walked: deep pages go by
+/// [`list_visible_before`].
+pub async fn list_visible(
     db: &AnyPool,
+    now: OffsetDateTime,
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<Vec<PostSummary>> {
-    sqlx::query_as(
-        "SELECT p.slug, p.title, u.name AS author_name, p.published, p.published_at, \
-         p.updated_at, p.body_html FROM posts p JOIN users u ON u.id = p.author_id \
-         WHERE p.published = 1 ORDER BY p.published_at DESC, p.id DESC LIMIT $1 OFFSET $2",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {LISTING_COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id \
+         WHERE {} ORDER BY p.published_at DESC, p.id DESC LIMIT $2 OFFSET $3",
+        visible_at(1)
+    ))
+    .bind(unix(now))
     .bind(limit)
     .bind(offset)
+    .fetch_all(db)
+    .await
+}
+
+/// Visible posts at `now` that come after `cursor` in the newest-first order. The
+/// `posts_home` index is entered at the cursor, so any page costs what the first does.
+pub async fn list_visible_before(
+    db: &AnyPool,
+    now: OffsetDateTime,
+    cursor: Cursor,
+    limit: i64,
+) -> sqlx::Result<Vec<PostSummary>> {
+    sqlx::query_as(&format!(
+        "SELECT {LISTING_COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id \
+         WHERE {} AND (p.published_at, p.id) < ($2, $3) \
+         ORDER BY p.published_at DESC, p.id DESC LIMIT $4",
+        visible_at(1)
+    ))
+    .bind(unix(now))
+    .bind(cursor.at)
+    .bind(cursor.id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// The cursor of the page of `page_size` posts just newer than `cursor` (the "Newer
+/// posts" link of a cursor page); None when that page is the first one.
+pub async fn newer_page(
+    db: &AnyPool,
+    now: OffsetDateTime,
+    cursor: Cursor,
+    page_size: i64,
+) -> sqlx::Result<Option<Cursor>> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+        "SELECT p.published_at, p.id FROM posts p \
+         WHERE {} AND (p.published_at, p.id) >= ($2, $3) \
+         ORDER BY p.published_at ASC, p.id ASC LIMIT $4",
+        visible_at(1)
+    ))
+    .bind(unix(now))
+    .bind(cursor.at)
+    .bind(cursor.id)
+    .bind(page_size + 1)
+    .fetch_all(db)
+    .await?;
+    // The newer page holds the `page_size` posts at or just after the cursor (rows[0..]),
+    // so it is entered before rows[page_size]; with no such row it is the first page.
+    Ok(rows
+        .get(page_size as usize)
+        .map(|&(at, id)| Cursor { at, id }))
+}
+
+/// The newest `limit` visible posts with their whole HTML and excerpt, for a feed.
+pub async fn list_feed(
+    db: &AnyPool,
+    now: OffsetDateTime,
+    limit: i64,
+) -> sqlx::Result<Vec<PostSummary>> {
+    sqlx::query_as(&format!(
+        "SELECT {LISTING_COLUMNS}, p.body_html FROM posts p JOIN users u ON u.id = p.author_id \
+         WHERE {} ORDER BY p.published_at DESC, p.id DESC LIMIT $2",
+        visible_at(1)
+    ))
+    .bind(unix(now))
+    .bind(limit)
     .fetch_all(db)
     .await
 }
@@ -139,7 +327,7 @@ pub async fn list_published(
 /// The author's posts, drafts included, most recently edited first (without HTML).
 pub async fn list_by_author(db: &AnyPool, author_id: UserId) -> sqlx::Result<Vec<PostSummary>> {
     sqlx::query_as(
-        "SELECT p.slug, p.title, u.name AS author_name, p.published, p.published_at, \
+        "SELECT p.id, p.slug, p.title, u.name AS author_name, p.published, p.published_at, \
          p.updated_at FROM posts p JOIN users u ON u.id = p.author_id \
          WHERE p.author_id = $1 ORDER BY p.updated_at DESC, p.id DESC",
     )
@@ -149,48 +337,77 @@ pub async fn list_by_author(db: &AnyPool, author_id: UserId) -> sqlx::Result<Vec
 }
 
 /// Inserts a post under `base_slug`, or `base_slug-2`, `-3`, ... when a post its author
-/// can see (a published one, or one of their own) has it. The numbering counts only those,
-/// so it says nothing about other authors' drafts; when the unique index refuses the slug
-/// anyway (someone else's draft has it, or a concurrent insert took it), the post gets a
-/// random suffix instead. Returns the slug the post got.
+/// can see (a visible one, or one of their own) has it. The numbering counts only those,
+/// so it says nothing about other authors' drafts and scheduled posts. When the unique
+/// index refuses the slug, the numbering is looked at again: a concurrent insert that took
+/// it is now counted and the next number is tried; if the number does not move, the slug
+/// is held by a post the author cannot see and the post gets a random suffix instead.
+/// Returns the slug the post got.
 pub async fn insert(db: &AnyPool, new: &NewPost<'_>, base_slug: &str) -> sqlx::Result<String> {
-    let mut slug = next_visible_slug(db, base_slug, new.author_id).await?;
-    for _ in 0..5 {
+    let published_at = match (new.publish_at, new.published) {
+        (Some(at), _) => unix(at),
+        (None, true) => unix(new.now),
+        (None, false) => 0,
+    };
+    let mut slug = next_visible_slug(db, base_slug, new.author_id, new.now).await?;
+    // Each refusal means another post took a slug meanwhile, so this ends; the bound is a
+    // net for a database that keeps refusing.
+    for _ in 0..INSERT_TRIES {
         let res = sqlx::query(
-            "INSERT INTO posts (author_id, slug, title, body_md, body_html, published, \
-             published_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+            "INSERT INTO posts (author_id, slug, title, body_md, body_html, excerpt_md, \
+             excerpt_html, published, published_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
         )
         .bind(new.author_id.0)
         .bind(&slug)
         .bind(new.title)
         .bind(new.body_md)
         .bind(new.body_html)
+        .bind(new.excerpt_md)
+        .bind(new.excerpt_html)
         .bind(new.published as i64)
-        .bind(if new.published { unix(new.now) } else { 0 })
+        .bind(published_at)
         .bind(unix(new.now))
         .execute(db)
         .await;
         match res {
             Ok(_) => return Ok(slug),
-            Err(e) if is_unique_violation(&e) => slug = format!("{base_slug}-{}", random_suffix()),
+            Err(e) if is_unique_violation(&e) => {
+                let next = next_visible_slug(db, base_slug, new.author_id, new.now).await?;
+                slug = if next == slug {
+                    format!("{base_slug}-{}", random_suffix())
+                } else {
+                    next
+                };
+            }
             Err(e) => return Err(e),
         }
     }
     Err(sqlx::Error::Protocol(format!(
-        "no free slug for {base_slug:?} after 5 tries"
+        "no free slug for {base_slug:?} after {INSERT_TRIES} tries"
     )))
 }
 
-/// The first of `base`, `base-2`, `base-3`, ... that no post visible to `author` holds.
-async fn next_visible_slug(db: &AnyPool, base: &str, author: UserId) -> sqlx::Result<String> {
+const INSERT_TRIES: usize = 1000;
+
+/// The first of `base`, `base-2`, `base-3`, ... that no post visible to `author` at `now`
+/// holds (visible to all, or the author's own).
+async fn next_visible_slug(
+    db: &AnyPool,
+    base: &str,
+    author: UserId,
+    now: OffsetDateTime,
+) -> sqlx::Result<String> {
     // Slugs hold only [a-z0-9-], so the LIKE pattern has no wildcard but its own '%'.
-    let taken: Vec<(String,)> = sqlx::query_as(
-        "SELECT slug FROM posts WHERE (slug = $1 OR slug LIKE $2) \
-         AND (published = 1 OR author_id = $3)",
-    )
+    let taken: Vec<(String,)> = sqlx::query_as(&format!(
+        "SELECT p.slug FROM posts p WHERE (p.slug = $1 OR p.slug LIKE $2) \
+         AND (({}) OR p.author_id = $3)",
+        visible_at(4)
+    ))
     .bind(base)
     .bind(format!("{base}-%"))
     .bind(author.0)
+    .bind(unix(now))
     .fetch_all(db)
     .await?;
     let taken: std::collections::HashSet<String> = taken.into_iter().map(|(s,)| s).collect();
@@ -214,18 +431,19 @@ fn random_suffix() -> String {
         .collect()
 }
 
-/// Saves an edit. The first publication stamps `published_at`; later edits keep it, so
-/// fixing a typo does not move a post to the top of the home page.
+/// Saves an edit, with the publication time [`publication_time`] decided.
 pub async fn update(db: &AnyPool, id: PostId, up: &PostUpdate<'_>) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE posts SET title = $1, body_md = $2, body_html = $3, published = $4, \
-         published_at = CASE WHEN $4 = 1 AND published_at = 0 THEN $5 ELSE published_at END, \
-         updated_at = $5 WHERE id = $6",
+        "UPDATE posts SET title = $1, body_md = $2, body_html = $3, excerpt_md = $4, \
+         excerpt_html = $5, published = $6, published_at = $7, updated_at = $8 WHERE id = $9",
     )
     .bind(up.title)
     .bind(up.body_md)
     .bind(up.body_html)
+    .bind(up.excerpt_md)
+    .bind(up.excerpt_html)
     .bind(up.published as i64)
+    .bind(up.published_at.map_or(0, unix))
     .bind(unix(up.now))
     .bind(id.0)
     .execute(db)

@@ -14,8 +14,8 @@ use time::OffsetDateTime;
 use super::{human_date, iso_time, Frame};
 use crate::auth::guards::CurrentUser;
 use crate::config::Config;
-use crate::db::posts::{self, PostSummary};
-use crate::db::Db;
+use crate::db::posts::{self, Cursor, PostSummary};
+use crate::db::{current_time, Db};
 use crate::error::{Error, Result};
 
 pub const PAGE_SIZE: i64 = 20;
@@ -23,9 +23,11 @@ pub const PAGE_SIZE: i64 = 20;
 const MAX_PAGE: i64 = 1_000_000;
 
 pub fn routes() -> Vec<Route> {
-    routes![index, show_post, feed, healthz]
+    routes![index, older, show_post, feed, healthz]
 }
 
+/// A post in a listing, as templates/post_list.html.tera shows it (home; tag, author and
+/// search pages reuse both).
 #[derive(Serialize)]
 pub struct ListItem {
     pub slug: String,
@@ -34,6 +36,9 @@ pub struct ListItem {
     pub date: String,
     pub date_iso: String,
     pub published: bool,
+    /// Sanitized by `render::render_post` when the post was saved; "" when it has none
+    /// or the listing did not select it.
+    pub excerpt_html: String,
 }
 
 impl From<&PostSummary> for ListItem {
@@ -46,17 +51,27 @@ impl From<&PostSummary> for ListItem {
             date: human_date(ts),
             date_iso: iso_time(ts),
             published: p.published,
+            excerpt_html: p.excerpt_html.clone().unwrap_or_default(),
         }
     }
+}
+
+/// The links under a listing: newer and older posts, as full hrefs (None: no link).
+#[derive(Serialize, Default)]
+pub struct Pager {
+    pub newer: Option<String>,
+    pub older: Option<String>,
 }
 
 #[derive(Serialize)]
 struct IndexPage {
     frame: Frame,
     posts: Vec<ListItem>,
+    /// The page number of a `?page=N` page; 0 on a `?before=` page.
     page: i64,
-    prev_page: Option<i64>,
-    next_page: Option<i64>,
+    /// Whether this is a page of older posts (not the newest).
+    older: bool,
+    pager: Pager,
 }
 
 /// The home page's path, for links built outside the web layer.
@@ -64,28 +79,82 @@ pub fn home_path() -> String {
     rocket::uri!(index(page = _)).to_string()
 }
 
-#[get("/?<page>")]
-async fn index(db: &Db, frame: Frame, page: Option<i64>) -> Result<Template> {
+/// The error page for a `?before=` that quire did not make.
+#[derive(Serialize)]
+struct BadCursorPage {
+    frame: Frame,
+    code: u16,
+    title: &'static str,
+    message: &'static str,
+}
+
+fn bad_cursor(frame: Frame) -> (Status, Template) {
+    let page = BadCursorPage {
+        frame,
+        code: 400,
+        title: "Bad request",
+        message: "This link to older posts is not valid. Start again from the home page.",
+    };
+    (
+        Status::BadRequest,
+        Template::render("errors/error.html", page),
+    )
+}
+
+/// The home page: the newest posts, or `?page=N` by number (page links kept from before
+/// the cursor; deep pages cost more, as the rows before them are still walked).
+#[get("/?<page>", rank = 2)]
+async fn index(db: &Db, frame: Frame, page: Option<i64>) -> Result<(Status, Template)> {
     let page = page.unwrap_or(1);
     if !(1..=MAX_PAGE).contains(&page) {
         return Err(Error::NotFound);
     }
-    let mut rows = posts::list_published(&db.0, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE).await?;
+    let rows =
+        posts::list_visible(&db.0, current_time(), PAGE_SIZE + 1, (page - 1) * PAGE_SIZE).await?;
     if page > 1 && rows.is_empty() {
         return Err(Error::NotFound);
     }
-    let has_next = rows.len() as i64 > PAGE_SIZE;
-    rows.truncate(PAGE_SIZE as usize);
-    Ok(Template::render(
-        "index.html",
-        IndexPage {
-            frame,
-            posts: rows.iter().map(ListItem::from).collect(),
-            page,
-            prev_page: (page > 1).then_some(page - 1),
-            next_page: has_next.then_some(page + 1),
-        },
-    ))
+    let newer = (page > 1).then(|| format!("/?page={}", page - 1));
+    Ok(home_page(frame, page, rows, newer))
+}
+
+/// Older posts: those after the post a `?before=<cursor>` names (what "Older posts"
+/// links use). Any page costs what the first does. A malformed cursor is a 400 page; one
+/// with no posts after it, a 404. Tried before `index`, which gets requests without one.
+#[get("/?<before>", rank = 1)]
+async fn older(db: &Db, frame: Frame, before: &str) -> Result<(Status, Template)> {
+    let Ok(cursor) = before.parse::<Cursor>() else {
+        return Ok(bad_cursor(frame));
+    };
+    let now = current_time();
+    let rows = posts::list_visible_before(&db.0, now, cursor, PAGE_SIZE + 1).await?;
+    if rows.is_empty() {
+        return Err(Error::NotFound);
+    }
+    let newer = match posts::newer_page(&db.0, now, cursor, PAGE_SIZE).await? {
+        Some(c) => format!("/?before={c}"),
+        None => home_path(),
+    };
+    Ok(home_page(frame, 0, rows, Some(newer)))
+}
+
+/// A home page of `rows` (fetched one past the page, to know whether older ones follow).
+fn home_page(
+    frame: Frame,
+    page: i64,
+    rows: Vec<PostSummary>,
+    newer: Option<String>,
+) -> (Status, Template) {
+    let size = PAGE_SIZE as usize;
+    let older = (rows.len() > size).then(|| format!("/?before={}", rows[size - 1].cursor()));
+    let page = IndexPage {
+        frame,
+        posts: rows.iter().take(size).map(ListItem::from).collect(),
+        page,
+        older: page != 1,
+        pager: Pager { newer, older },
+    };
+    (Status::Ok, Template::render("index.html", page))
 }
 
 #[derive(Serialize)]
@@ -99,6 +168,8 @@ struct PostPage {
     /// Sanitized by `render::render_post` when the post was saved.
     html: String,
     published: bool,
+    /// "3 Dec 2026, 14:30 CET" for its author while the post is not yet due.
+    scheduled_for: Option<String>,
     can_manage: bool,
 }
 
@@ -106,6 +177,7 @@ struct PostPage {
 async fn show_post(
     db: &Db,
     frame: Frame,
+    config: &State<Config>,
     user: Option<CurrentUser>,
     slug: &str,
 ) -> Result<Template> {
@@ -114,11 +186,15 @@ async fn show_post(
     }
     let post = posts::by_slug(&db.0, slug).await?.ok_or(Error::NotFound)?;
     let is_author = user.as_ref().is_some_and(|u| u.user.id == post.author_id);
-    // A draft does not exist for anyone but its author.
-    if !post.published && !is_author {
+    let now = current_time();
+    // A draft or a post not yet due does not exist for anyone but its author.
+    if !post.is_visible(now) && !is_author {
         return Err(Error::NotFound);
     }
     let ts = post.shown_date();
+    let scheduled_for = post
+        .is_scheduled(now)
+        .then(|| super::dashboard::zoned_time(ts, config.site.timezone));
     Ok(Template::render(
         "post.html",
         PostPage {
@@ -131,6 +207,7 @@ async fn show_post(
             date_iso: iso_time(ts),
             html: post.body_html,
             published: post.published,
+            scheduled_for,
         },
     ))
 }
@@ -213,10 +290,10 @@ impl<'r> FromRequest<'r> for BaseUrl {
     }
 }
 
-/// The 20 newest published posts as an Atom feed.
+/// The 20 newest visible posts as an Atom feed: whole content, and the excerpt as summary.
 #[get("/feed.xml")]
 async fn feed(db: &Db, config: &State<Config>, base: BaseUrl) -> Result<AtomFeed> {
-    let rows = posts::list_published(&db.0, PAGE_SIZE, 0).await?;
+    let rows = posts::list_feed(&db.0, current_time(), PAGE_SIZE).await?;
     let base = base.0;
     let updated = rows
         .iter()
@@ -251,6 +328,11 @@ async fn feed(db: &Db, config: &State<Config>, base: BaseUrl) -> Result<AtomFeed
                     content_type: Some("html".into()),
                     ..Default::default()
                 }),
+                summary: p
+                    .excerpt_html
+                    .clone()
+                    .filter(|e| !e.is_empty())
+                    .map(Text::html),
                 ..Default::default()
             }
         })

@@ -300,15 +300,72 @@ pub async fn insert_posts(db: &impl Db, author_id: i64, n: i64) {
     }
 }
 
-/// The home page's query, as `src/db/posts.rs` runs it for page 1.
-pub const HOME_QUERY: &str = "SELECT p.slug, p.title, u.name AS author_name, p.published, \
-     p.published_at, p.updated_at, p.body_html FROM posts p JOIN users u ON u.id = p.author_id \
-     WHERE p.published = 1 ORDER BY p.published_at DESC, p.id DESC LIMIT 21 OFFSET 0";
+/// Inserts `n` published posts as `insert_posts` does, in one statement (for listings of
+/// many thousands): "Post 000001".. with slugs bulk-000001.., one hour apart from
+/// 1_700_000_000, the last the newest.
+pub async fn insert_many_posts(db: &impl Db, author_id: i64, n: i64) {
+    let pad = if is_postgres() {
+        "lpad(n::text, 6, '0')"
+    } else {
+        "substr('000000' || n, -6, 6)"
+    };
+    sqlx::query(&format!(
+        "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < $2) \
+         INSERT INTO posts (author_id, slug, title, body_md, body_html, published, \
+         published_at, created_at, updated_at) \
+         SELECT $1, 'bulk-' || {pad}, 'Post ' || {pad}, 'Body', '<p>Body</p>', 1, \
+         1700000000 + n * 3600, 1700000000 + n * 3600, 1700000000 + n * 3600 FROM seq"
+    ))
+    .bind(author_id)
+    .bind(n)
+    .execute(&*db.pool().await)
+    .await
+    .expect("insert posts");
+}
 
-/// The database's plan for `HOME_QUERY`, one line per step. On PostgreSQL scans and
-/// sorts are discouraged first: with a few rows they are cheapest, and the question is
-/// whether the index can serve the query's filter and order at all.
+/// The `?before=` cursor that lists the posts after this one (as quire writes it in its
+/// "Older posts" links: published_at and id).
+pub async fn cursor_of(db: &impl Db, slug: &str) -> String {
+    let (at, id): (i64, i64) = sqlx::query_as("SELECT published_at, id FROM posts WHERE slug = $1")
+        .bind(slug)
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("query posts");
+    format!("{at}-{id}")
+}
+
+/// A post's stored excerpt HTML ("" when none).
+pub async fn excerpt_html(db: &impl Db, slug: &str) -> String {
+    sqlx::query_scalar("SELECT excerpt_html FROM posts WHERE slug = $1")
+        .bind(slug)
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("query posts")
+}
+
+/// The home page's query, as `src/db/posts.rs` runs it for page 1 (at "now" 2e9).
+pub const HOME_QUERY: &str = "SELECT p.id, p.slug, p.title, u.name AS author_name, p.published, \
+     p.published_at, p.updated_at, p.excerpt_html FROM posts p JOIN users u ON u.id = p.author_id \
+     WHERE p.published = 1 AND p.published_at <= 2000000000 \
+     ORDER BY p.published_at DESC, p.id DESC LIMIT 21 OFFSET 0";
+
+/// The query of a page of older posts (`?before=`), as `src/db/posts.rs` runs it.
+pub const OLDER_QUERY: &str = "SELECT p.id, p.slug, p.title, u.name AS author_name, \
+     p.published, p.published_at, p.updated_at, p.excerpt_html FROM posts p \
+     JOIN users u ON u.id = p.author_id \
+     WHERE p.published = 1 AND p.published_at <= 2000000000 \
+     AND (p.published_at, p.id) < (1700360000, 100) \
+     ORDER BY p.published_at DESC, p.id DESC LIMIT 21";
+
+/// The database's plan for `HOME_QUERY`, one line per step.
 pub async fn home_query_plan(db: &impl Db) -> String {
+    query_plan(db, HOME_QUERY).await
+}
+
+/// The database's plan for `query`, one line per step. On PostgreSQL scans and sorts are
+/// discouraged first: with a few rows they are cheapest, and the question is whether the
+/// index can serve the query's filter and order at all.
+pub async fn query_plan(db: &impl Db, query: &str) -> String {
     let pool = db.pool().await;
     let mut conn = pool.acquire().await.expect("connection");
     let plan: Vec<String> = if is_postgres() {
@@ -320,7 +377,7 @@ pub async fn home_query_plan(db: &impl Db) -> String {
         ] {
             sqlx::query(sql).execute(&mut *conn).await.expect(sql);
         }
-        sqlx::query(&format!("EXPLAIN {HOME_QUERY}"))
+        sqlx::query(&format!("EXPLAIN {query}"))
             .fetch_all(&mut *conn)
             .await
             .expect("explain")
@@ -328,7 +385,7 @@ pub async fn home_query_plan(db: &impl Db) -> String {
             .map(|r| r.try_get::<String, _>(0).expect("plan line"))
             .collect()
     } else {
-        sqlx::query(&format!("EXPLAIN QUERY PLAN {HOME_QUERY}"))
+        sqlx::query(&format!("EXPLAIN QUERY PLAN {query}"))
             .fetch_all(&mut *conn)
             .await
             .expect("explain")
