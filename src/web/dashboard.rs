@@ -6,6 +6,7 @@ use rocket::{get, post, routes, uri, FromForm, Route};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
+use super::preview;
 use super::public::ListItem;
 use super::{Frame, Reply};
 use crate::auth::csrf::{CsrfForm, Submit};
@@ -32,6 +33,9 @@ pub struct PostForm {
     #[field(default = String::new())]
     body: String,
     publish: bool,
+    /// "preview" for the Preview button: show the body rendered, save nothing.
+    #[field(default = String::new())]
+    action: String,
 }
 
 #[derive(Serialize, Default)]
@@ -87,6 +91,8 @@ struct DashboardPage {
     errors: FieldErrors,
     /// The title field's `maxlength`, the limit `PostForm::check` enforces.
     title_max: usize,
+    /// The body rendered, after the Preview button.
+    preview: Option<String>,
 }
 
 async fn dashboard_page(
@@ -95,6 +101,17 @@ async fn dashboard_page(
     user: &CurrentUser,
     values: PostValues,
     errors: FieldErrors,
+) -> Result<Template> {
+    dashboard_page_with(db, frame, user, values, errors, None).await
+}
+
+async fn dashboard_page_with(
+    db: &Db,
+    frame: Frame,
+    user: &CurrentUser,
+    values: PostValues,
+    errors: FieldErrors,
+    preview: Option<String>,
 ) -> Result<Template> {
     let rows = posts::list_by_author(&db.0, user.user.id).await?;
     let posts = rows.iter().map(ListItem::from).collect();
@@ -106,6 +123,7 @@ async fn dashboard_page(
             values,
             errors,
             title_max: TITLE_MAX,
+            preview,
         },
     ))
 }
@@ -127,6 +145,12 @@ async fn create_post(
     form: CsrfForm<PostForm>,
 ) -> Result<Reply> {
     let form = form.0;
+    if form.action == preview::ACTION {
+        let shown = preview::of_body(&form.body).await;
+        let page =
+            dashboard_page_with(db, frame, &user, form.values(), shown.errors, shown.html).await?;
+        return Ok(Reply::Page((shown.status, page)));
+    }
     let (title, body) = match form.check() {
         Ok(ok) => ok,
         Err(errors) => {
@@ -188,6 +212,8 @@ struct EditPage {
     errors: FieldErrors,
     /// As on the dashboard's form.
     title_max: usize,
+    /// As on the dashboard's form.
+    preview: Option<String>,
 }
 
 #[get("/posts/<slug>/edit")]
@@ -206,6 +232,7 @@ async fn edit_form(db: &Db, frame: Frame, user: CurrentUser, slug: &str) -> Resu
             values,
             errors: FieldErrors::new(),
             title_max: TITLE_MAX,
+            preview: None,
         },
     ))
 }
@@ -220,6 +247,21 @@ async fn update_post(
 ) -> Result<Reply> {
     let form = form.0;
     let post = managed_post(db, &user, slug).await?;
+    if form.action == preview::ACTION {
+        let shown = preview::of_body(&form.body).await;
+        let page = EditPage {
+            frame,
+            slug: post.slug,
+            values: form.values(),
+            errors: shown.errors,
+            title_max: TITLE_MAX,
+            preview: shown.html,
+        };
+        return Ok(Reply::Page((
+            shown.status,
+            Template::render("edit.html", page),
+        )));
+    }
     let (title, body) = match form.check() {
         Ok(ok) => ok,
         Err(errors) => {
@@ -229,6 +271,7 @@ async fn update_post(
                 values: form.values(),
                 errors,
                 title_max: TITLE_MAX,
+                preview: None,
             };
             let page = Template::render("edit.html", page);
             return Ok(Reply::Page((Status::UnprocessableEntity, page)));
@@ -244,6 +287,7 @@ async fn update_post(
                 values: form.values(),
                 errors,
                 title_max: TITLE_MAX,
+                preview: None,
             };
             return Ok(Reply::Page((
                 e.status(),
@@ -296,6 +340,7 @@ mod tests {
             values: PostValues::default(),
             errors: FieldErrors::new(),
             title_max,
+            preview: None,
         };
         let edit = EditPage {
             frame: frame(),
@@ -303,6 +348,7 @@ mod tests {
             values: PostValues::default(),
             errors: FieldErrors::new(),
             title_max,
+            preview: None,
         };
         for html in [
             render("dashboard.html", &dashboard),

@@ -9,6 +9,7 @@ pub mod headers;
 pub mod login;
 pub mod oidc;
 pub mod paths;
+pub mod preview;
 pub mod public;
 
 use rocket::http::Status;
@@ -32,6 +33,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(dashboard::routes());
     routes.extend(account::routes());
     routes.extend(assets::routes());
+    routes.extend(preview::routes());
     routes
 }
 
