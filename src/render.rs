@@ -10,11 +10,21 @@
 //!   deeper than the limit is refused, not flattened, so what is saved is what was written;
 //! - rendered HTML at most [`HTML_FACTOR`] times the size of its source plus
 //!   [`HTML_FLOOR`], checked while writing (wide tables with empty cells, reused long
-//!   links and re-opened inline HTML elements multiply their source) and on the result;
+//!   links and re-opened inline HTML elements multiply their source) and on the result,
+//!   plus what highlighting adds (bounded below);
 //! - off the async executor, on the blocking pool, at most half the cores at once, with a
 //!   short queue, so reading pages and /healthz answer while posts are saved. The queue is
 //!   measured in bytes of Markdown waiting (a few full-size bodies per slot), so a burst
 //!   of short posts waits its turn instead of being refused.
+//!
+//! Fenced code blocks that name a language syntect knows (```` ```rust ````) are
+//! highlighted with CSS classes prefixed [`CLASS_PREFIX`] (static/highlight.css colours
+//! them); the sanitizer keeps exactly the classes with that prefix, on `span`, `code` and
+//! `pre`, and strips every other class. Highlighting stays inside the bounds above: a
+//! block that is too big, has too long a line, would nest its spans past the depth limit
+//! or grow more than [`HIGHLIGHT_FACTOR`] times its code is left plain, as is everything
+//! after [`HIGHLIGHT_TOTAL_MAX`] bytes of highlighted code or [`HIGHLIGHT_TIME`] spent
+//! highlighting in one body. Measured in a debug build, 32 KiB of Rust takes about 0.6 s.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -24,7 +34,7 @@ use std::sync::LazyLock;
 use html5ever::tendril::{StrTendril, TendrilSink};
 use html5ever::tree_builder::{ElemName, ElementFlags, NodeOrText, QuirksMode, TreeSink};
 use html5ever::{local_name, ns, Attribute, LocalName, Namespace, QualName};
-use pulldown_cmark::{html, Event, Options, Parser};
+use pulldown_cmark::{html, CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 use rocket::http::Status;
 use rocket::tokio::sync::Semaphore;
 
@@ -50,6 +60,34 @@ pub const HTML_FLOOR: usize = 64 * 1024;
 /// Bytes of HTML the sanitizer's parser is given at a time; after each piece the
 /// measurement may stop it, so the work spent on a refused body stays small.
 const MEASURE_CHUNK: usize = 1024;
+
+/// The prefix of every class highlighting gives code; the sanitizer keeps only these.
+pub const CLASS_PREFIX: &str = "hl-";
+
+/// Code is highlighted only while the code highlighted in one body so far stays under
+/// this many bytes; later blocks stay plain. With [`HIGHLIGHT_FACTOR`] this bounds what
+/// highlighting may add to a body's HTML, and with [`HIGHLIGHT_TIME`] what it may cost.
+const HIGHLIGHT_TOTAL_MAX: usize = 32 * 1024;
+
+/// A block with a longer line stays plain (minified code): the grammars' regexes run
+/// over the rest of the line at each token, so long lines cost more than their length.
+const HIGHLIGHT_LINE_MAX: usize = 1000;
+
+/// A highlighted block may be at most this many times the size of its code. Measured:
+/// every token gets a span with all its scope's classes, so a line of ordinary Rust,
+/// Python or JavaScript grows 35 to 48 times and a whole source file (with comments and
+/// indentation) about 12 times; denser code, such as long runs of operators, stays plain.
+/// What highlighting adds, at most this times [`HIGHLIGHT_TOTAL_MAX`], is allowed on top
+/// of the body's [`HTML_FACTOR`] budget.
+const HIGHLIGHT_FACTOR: usize = 50;
+
+/// Each block counts as at least this many bytes of code against
+/// [`HIGHLIGHT_TOTAL_MAX`], and may grow to [`HIGHLIGHT_FACTOR`] times that.
+const HIGHLIGHT_BLOCK_MIN: usize = 64;
+
+/// Highlighting in one body stops after this long, the block at hand and later ones
+/// left plain: a guard against a grammar that is slow on some input.
+const HIGHLIGHT_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A post body as stored: sanitized HTML, safe to put in a page with `| safe`.
 #[derive(Debug)]
@@ -247,8 +285,7 @@ fn html_budget(source_len: usize) -> usize {
 /// bounds, the HTML measured as the sanitizer would parse it, then sanitized.
 fn render_blocking(source: &str) -> Result<String, RenderError> {
     check_length(source)?;
-    let budget = html_budget(source.len());
-    let unsafe_html = markdown_html(source, budget)?;
+    let (unsafe_html, budget) = markdown_html(source, html_budget(source.len()))?;
     measure_html(&unsafe_html, DEPTH_MAX, budget)?;
     let clean = sanitizer().clean(&unsafe_html).to_string();
     if clean.len() > budget {
@@ -269,23 +306,54 @@ fn sanitizer() -> ammonia::Builder<'static> {
     builder
         .url_schemes(["http", "https", "mailto"].into_iter().collect())
         .link_rel(Some("noopener noreferrer nofollow"));
+    for tag in ["span", "code", "pre"] {
+        builder.add_tag_attributes(tag, ["class"]);
+    }
+    builder.attribute_filter(|_element, attribute, value| {
+        if attribute != "class" {
+            return Some(value.into());
+        }
+        let kept = highlight_classes(value);
+        (!kept.is_empty()).then_some(kept.into())
+    });
     builder
 }
 
+/// The highlighting classes among `classes` (space-separated), the others dropped: a
+/// post cannot borrow the site's own classes to restyle or hide parts of a page.
+fn highlight_classes(classes: &str) -> String {
+    classes
+        .split_ascii_whitespace()
+        .filter(|c| {
+            c.strip_prefix(CLASS_PREFIX).is_some_and(|rest| {
+                !rest.is_empty()
+                    && rest
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Markdown to unsanitized HTML, stopping as soon as the nesting passes `DEPTH_MAX` or the
-/// HTML passes `budget` bytes.
-fn markdown_html(source: &str, budget: usize) -> Result<String, RenderError> {
-    let mut events = DepthLimit::new(Parser::new_ext(source, markdown_options()), DEPTH_MAX);
+/// HTML passes `budget` bytes plus what highlighting added. Returns the HTML and that
+/// budget with highlighting's allowance, which the sanitized result must also fit.
+fn markdown_html(source: &str, budget: usize) -> Result<(String, usize), RenderError> {
+    let allowance = Rc::new(Cell::new(0));
+    let events = DepthLimit::new(Parser::new_ext(source, markdown_options()), DEPTH_MAX);
+    let mut events = Highlight::new(events, allowance.clone());
     let mut out = CappedHtml {
         html: String::with_capacity(budget.min(source.len() * 3 / 2 + 64)),
         cap: budget,
+        allowance: allowance.clone(),
     };
     let written = html::write_html_fmt(&mut out, &mut events);
-    if events.exceeded {
+    if events.events.exceeded {
         return Err(RenderError::TooDeep);
     }
     written.map_err(|_| RenderError::TooLarge)?;
-    Ok(out.html)
+    Ok((out.html, budget + allowance.get()))
 }
 
 /// Passes Markdown events through until they nest deeper than `max`, then ends the stream
@@ -331,15 +399,173 @@ impl<'a, I: Iterator<Item = Event<'a>>> Iterator for DepthLimit<I> {
     }
 }
 
+/// The syntaxes that ship with syntect (Sublime Text's grammars), loaded on first use.
+static SYNTAXES: LazyLock<syntect::parsing::SyntaxSet> =
+    LazyLock::new(syntect::parsing::SyntaxSet::load_defaults_newlines);
+
+/// The grammar a fenced block's info string names (its first word: `rust`, `rs`, `py`,
+/// `Python`), or None for no language, plain text or one syntect does not know.
+fn syntax_for(info: &str) -> Option<&'static syntect::parsing::SyntaxReference> {
+    let token = info
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '{' || c == '}')
+        .find(|t| !t.is_empty())?;
+    if token.len() > 40 {
+        return None;
+    }
+    SYNTAXES
+        .find_syntax_by_token(token)
+        .filter(|s| s.name != "Plain Text")
+}
+
+/// Replaces each fenced code block in a language syntect knows by its highlighted HTML,
+/// when the block is within the highlighting bounds (module documentation); any other
+/// block passes through as the Markdown writer would print it, plain.
+struct Highlight<'a, I> {
+    events: DepthLimit<I>,
+    /// A block given up on, to pass through as it came.
+    pending: std::collections::VecDeque<Event<'a>>,
+    /// Bytes of code highlighted so far in this body.
+    highlighted: usize,
+    /// When the first block was highlighted.
+    started: Option<std::time::Instant>,
+    /// Bytes of HTML allowed beyond the body's budget: what highlighting added.
+    allowance: Rc<Cell<usize>>,
+}
+
+impl<'a, I: Iterator<Item = Event<'a>>> Highlight<'a, I> {
+    fn new(events: DepthLimit<I>, allowance: Rc<Cell<usize>>) -> Self {
+        Highlight {
+            events,
+            pending: Default::default(),
+            highlighted: 0,
+            started: None,
+            allowance,
+        }
+    }
+
+    /// The block's HTML, `<pre><code>` and spans, or None to leave it plain. `depth` is
+    /// the nesting of the block's own start event.
+    fn highlight(
+        &mut self,
+        syntax: &syntect::parsing::SyntaxReference,
+        code: &str,
+        depth: usize,
+    ) -> Option<String> {
+        use syntect::html::{line_tokens_to_classed_spans, ClassStyle};
+        use syntect::parsing::{ParseState, ScopeStack};
+        // Short blocks count as longer: their spans cost more than their few characters.
+        let charged = code.len().max(HIGHLIGHT_BLOCK_MIN);
+        if self.highlighted + charged > HIGHLIGHT_TOTAL_MAX
+            || code.lines().any(|l| l.len() > HIGHLIGHT_LINE_MAX)
+        {
+            return None;
+        }
+        self.highlighted += charged;
+        let started = *self.started.get_or_insert_with(std::time::Instant::now);
+        let style = ClassStyle::SpacedPrefixed {
+            prefix: CLASS_PREFIX,
+        };
+        let cap = HIGHLIGHT_FACTOR * charged;
+        let mut state = ParseState::new(syntax);
+        let mut scopes = ScopeStack::new();
+        let mut spans = String::new();
+        let mut open = 0isize;
+        // What ClassedHTMLGenerator does, a line at a time, so that a block going over
+        // its size or the time is given up on at once.
+        for line in syntect::util::LinesWithEndings::from(code) {
+            let ops = state.parse_line(line, &SYNTAXES).ok()?;
+            let (html, delta) =
+                line_tokens_to_classed_spans(line, &ops, style, &mut scopes).ok()?;
+            open += delta;
+            spans.push_str(&html);
+            if spans.len() > cap || started.elapsed() > HIGHLIGHT_TIME {
+                return None;
+            }
+        }
+        for _ in 0..open {
+            spans.push_str("</span>");
+        }
+        // The block stands for `<pre>`; `<code>` and the spans go inside it.
+        if depth + 1 + span_depth(&spans) > DEPTH_MAX || spans.len() > cap {
+            return None;
+        }
+        let html = format!("<pre><code>{spans}</code></pre>\n");
+        self.allowance
+            .set(self.allowance.get() + html.len().saturating_sub(code.len()));
+        Some(html)
+    }
+}
+
+/// How deep `<span>`s nest in the highlighter's output (its only tags).
+fn span_depth(html: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut rest = html;
+    while let Some(at) = rest.find('<') {
+        rest = &rest[at..];
+        if rest.starts_with("</") {
+            depth = depth.saturating_sub(1);
+        } else {
+            depth += 1;
+            deepest = deepest.max(depth);
+        }
+        rest = &rest[1..];
+    }
+    deepest
+}
+
+impl<'a, I: Iterator<Item = Event<'a>>> Iterator for Highlight<'a, I> {
+    type Item = Event<'a>;
+
+    fn next(&mut self) -> Option<Event<'a>> {
+        if let Some(event) = self.pending.pop_front() {
+            return Some(event);
+        }
+        let event = self.events.next()?;
+        let syntax = match &event {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => syntax_for(info),
+            _ => None,
+        };
+        let Some(syntax) = syntax else {
+            return Some(event);
+        };
+        let depth = self.events.depth;
+        let mut code = String::new();
+        let mut end = None;
+        // A code block holds only text; the depth limit may end the stream inside it.
+        for inner in self.events.by_ref() {
+            match inner {
+                Event::Text(text) => code.push_str(&text),
+                Event::End(TagEnd::CodeBlock) => {
+                    end = Some(inner);
+                    break;
+                }
+                other => self.pending.push_back(other),
+            }
+        }
+        if end.is_some() && self.pending.is_empty() {
+            if let Some(html) = self.highlight(syntax, &code, depth) {
+                return Some(Event::Html(html.into()));
+            }
+        }
+        let mut plain = vec![event, Event::Text(code.into())];
+        plain.extend(self.pending.drain(..));
+        plain.extend(end);
+        self.pending.extend(plain);
+        self.pending.pop_front()
+    }
+}
+
 /// A `fmt::Write` that refuses to grow past `cap` bytes, which stops the HTML writer.
 struct CappedHtml {
     html: String,
     cap: usize,
+    /// Added to `cap` as code blocks are highlighted.
+    allowance: Rc<Cell<usize>>,
 }
 
 impl std::fmt::Write for CappedHtml {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        if self.html.len() + s.len() > self.cap {
+        if self.html.len() + s.len() > self.cap + self.allowance.get() {
             return Err(std::fmt::Error);
         }
         self.html.push_str(s);
@@ -741,7 +967,7 @@ mod tests {
         assert_eq!(render(&reopened), Err(RenderError::TooLarge));
         // The measurement alone stops it, before the sanitizer builds anything.
         let budget = html_budget(reopened.len());
-        let html = markdown_html(&reopened, budget).unwrap();
+        let (html, _) = markdown_html(&reopened, budget).unwrap();
         assert!(html.len() < 2 * reopened.len());
         assert_eq!(
             measure_html(&html, DEPTH_MAX, budget),
@@ -829,6 +1055,139 @@ mod tests {
             Err(RenderError::TooLong)
         );
         assert_eq!(render(&"a".repeat(BODY_MAX + 1)), Err(RenderError::TooLong));
+    }
+
+    #[test]
+    fn code_in_a_known_language_is_highlighted_with_prefixed_classes() {
+        let html = ok("```rust\nfn main() { let x = \"<b>\"; }\n```");
+        assert!(
+            html.starts_with("<pre><code><span class=\"hl-source hl-rust\">"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<span class=\"hl-storage hl-type hl-function hl-rust\">fn</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("&lt;b&gt;") && !html.contains("<b>"),
+            "{html}"
+        );
+        // Every class kept is a highlighting class.
+        let classes = classes_in(&html);
+        assert!(!classes.is_empty() && classes.iter().all(|c| c.starts_with(CLASS_PREFIX)));
+        // Short names and file extensions name languages too.
+        for info in [
+            "rs",
+            "python",
+            "py",
+            "js",
+            "sh",
+            "Rust ignore",
+            "rust,no_run",
+        ] {
+            let html = ok(&format!("```{info}\nx = 1\n```"));
+            assert!(html.contains("class=\"hl-"), "{info}: {html}");
+        }
+    }
+
+    /// Every class name in `html`.
+    fn classes_in(html: &str) -> Vec<String> {
+        html.split("class=\"")
+            .skip(1)
+            .flat_map(|rest| {
+                rest.split('"')
+                    .next()
+                    .unwrap_or("")
+                    .split(' ')
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn code_without_a_known_language_stays_plain() {
+        for source in [
+            "```\nfn main() {}\n```",
+            "```nosuchlanguage\nfn main() {}\n```",
+            "```text\nfn main() {}\n```",
+            "    fn main() {}",
+        ] {
+            let html = ok(source);
+            assert!(html.contains("<pre><code>fn main() {}"), "{source}: {html}");
+            assert!(!html.contains("class"), "{source}: {html}");
+        }
+    }
+
+    #[test]
+    fn only_highlighting_classes_survive_the_sanitizer() {
+        let html = ok(
+            "<span class=\"evil hl-keyword\">a</span> <p class=\"flash\">b</p> \
+            <code class=\"language-rust\">c</code> <pre class=\"hl-x hl-\">d</pre> \
+            <div class=\"hl-keyword\">e</div> <span class=\"hl-a\\\"b\">f</span>",
+        );
+        assert!(
+            html.contains("<span class=\"hl-keyword\">a</span>"),
+            "{html}"
+        );
+        assert!(html.contains("<p>b</p>"), "{html}");
+        assert!(html.contains("<code>c</code>"), "{html}");
+        assert!(html.contains("<pre class=\"hl-x\">d</pre>"), "{html}");
+        assert!(
+            html.contains("<div>e</div>"),
+            "classes only on span, code and pre: {html}"
+        );
+        assert!(!html.contains("evil") && !html.contains("flash") && !html.contains("language-"));
+        assert_eq!(highlight_classes("hl-a  hl-b\tx hl- hl-<"), "hl-a hl-b");
+    }
+
+    #[test]
+    fn highlighting_stays_within_the_bounds() {
+        let block = |code: &str| format!("```rust\n{code}\n```\n");
+        let highlighted = |html: &str| html.contains("class=\"hl-");
+        // Dense code grows more than the body's own budget, and is allowed that.
+        let code = "fn add(a: u32, b: u32) -> u32 { a.wrapping_add(b) }\n".repeat(100);
+        let html = ok(&block(&code));
+        assert!(highlighted(&html));
+        assert!(html.len() > html_budget(code.len()), "{}", html.len());
+        assert!(html.len() <= HIGHLIGHT_FACTOR * code.len());
+        // Past the total, later blocks stay plain.
+        let code = "let x = 1;\n".repeat(HIGHLIGHT_TOTAL_MAX / 11 / 2 + 1);
+        let html = ok(&(block(&code) + &block(&code)));
+        assert_eq!(
+            html.matches("<pre><code><span").count(),
+            1,
+            "one of two highlighted"
+        );
+        // A long line, or spans nested past the depth limit: plain, not refused.
+        assert!(!highlighted(&ok(&block(
+            &"x".repeat(HIGHLIGHT_LINE_MAX + 1)
+        ))));
+        let deep = "(".repeat(DEPTH_MAX);
+        assert!(span_depth(&ok(&block(&deep))) <= DEPTH_MAX);
+        let in_quotes = "> ".repeat(DEPTH_MAX - 10)
+            + "```rust\n"
+            + &"> ".repeat(DEPTH_MAX - 10)
+            + "(((((((((((((\n";
+        ok(&in_quotes);
+        // Dense code that would grow past the factor stays plain, and quickly.
+        let dense = "a+b*(c-d)/e;".repeat(2000);
+        let started = std::time::Instant::now();
+        let html = ok(&block(&dense));
+        assert!(!highlighted(&html) || html.len() <= HIGHLIGHT_FACTOR * dense.len());
+        assert!(started.elapsed() < HIGHLIGHT_TIME * 2);
+        // The largest body, all code: plain beyond the total, and proportionate.
+        let code = "let x = vec![1, 2, 3];\n".repeat(BODY_MAX / 23 - 1);
+        let source = block(&code);
+        let html = ok(&source);
+        assert!(html.len() <= html_budget(source.len()), "{}", html.len());
+    }
+
+    #[test]
+    fn span_depth_counts_open_spans() {
+        assert_eq!(span_depth("a"), 0);
+        assert_eq!(span_depth("<span>a</span><span>b</span>"), 1);
+        assert_eq!(span_depth("<span><span>&lt;</span></span>"), 2);
     }
 
     #[test]

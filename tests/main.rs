@@ -20,6 +20,7 @@ mod oidc_login;
 mod op_selftest;
 mod outage;
 mod posts;
+mod preview;
 mod proxy;
 mod public;
 mod render_bounds;

@@ -9,6 +9,7 @@ use rocket_dyn_templates::Template;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::preview;
 use super::public::ListItem;
 use super::{Frame, Reply};
 use crate::auth::csrf::{CsrfForm, Submit};
@@ -43,6 +44,9 @@ pub struct PostForm {
     /// Optional Markdown, used when the body has no `<!--more-->` line.
     #[field(default = String::new())]
     excerpt: String,
+    /// "preview" for the Preview button: show the body rendered, save nothing.
+    #[field(default = String::new())]
+    action: String,
 }
 
 #[derive(Serialize, Default)]
@@ -244,6 +248,8 @@ struct DashboardPage {
     errors: FieldErrors,
     #[serde(flatten)]
     form: FormInfo,
+    /// The body rendered, after the Preview button.
+    preview: Option<String>,
 }
 
 async fn dashboard_page(
@@ -253,6 +259,18 @@ async fn dashboard_page(
     user: &CurrentUser,
     values: PostValues,
     errors: FieldErrors,
+) -> Result<Template> {
+    dashboard_page_with(db, frame, tz, user, values, errors, None).await
+}
+
+async fn dashboard_page_with(
+    db: &Db,
+    frame: Frame,
+    tz: Tz,
+    user: &CurrentUser,
+    values: PostValues,
+    errors: FieldErrors,
+    preview: Option<String>,
 ) -> Result<Template> {
     let rows = posts::list_by_author(&db.0, user.user.id).await?;
     let now = current_time();
@@ -271,6 +289,7 @@ async fn dashboard_page(
             values,
             errors,
             form: FormInfo::new(tz),
+            preview,
         },
     ))
 }
@@ -300,6 +319,12 @@ async fn create_post(
 ) -> Result<Reply> {
     let form = form.0;
     let tz = config.site.timezone;
+    if form.action == preview::ACTION {
+        let shown = preview::of_body(&form.body).await;
+        let page =
+            dashboard_page_with(db, frame, tz, &user, form.values(), shown.errors, shown.html).await?;
+        return Ok(Reply::Page((shown.status, page)));
+    }
     let checked = match form.check(tz) {
         Ok(ok) => ok,
         Err(errors) => {
@@ -368,6 +393,8 @@ struct EditPage {
     /// As on the dashboard's form.
     #[serde(flatten)]
     form: FormInfo,
+    /// As on the dashboard's form.
+    preview: Option<String>,
 }
 
 #[get("/posts/<slug>/edit")]
@@ -398,6 +425,7 @@ async fn edit_form(
             values,
             errors: FieldErrors::new(),
             form: FormInfo::new(tz),
+            preview: None,
         },
     ))
 }
@@ -414,12 +442,28 @@ async fn update_post(
     let form = form.0;
     let tz = config.site.timezone;
     let post = managed_post(db, &user, slug).await?;
+    if form.action == preview::ACTION {
+        let shown = preview::of_body(&form.body).await;
+        let page = EditPage {
+            frame,
+            slug: post.slug,
+            values: form.values(),
+            errors: shown.errors,
+            form: FormInfo::new(tz),
+            preview: shown.html,
+        };
+        return Ok(Reply::Page((
+            shown.status,
+            Template::render("edit.html", page),
+        )));
+    }
     let page_with = |frame, errors| EditPage {
         frame,
         slug: post.slug.clone(),
         values: form.values(),
         errors,
         form: FormInfo::new(tz),
+        preview: None,
     };
     let checked = match form.check(tz) {
         Ok(ok) => ok,
@@ -499,6 +543,7 @@ mod tests {
             values: PostValues::default(),
             errors: FieldErrors::new(),
             form: info(),
+            preview: None,
         };
         let edit = EditPage {
             frame: frame(),
@@ -506,6 +551,7 @@ mod tests {
             values: PostValues::default(),
             errors: FieldErrors::new(),
             form: info(),
+            preview: None,
         };
         for html in [
             render("dashboard.html", &dashboard),

@@ -10,6 +10,7 @@ pub mod login;
 pub mod login_context;
 pub mod oidc;
 pub mod paths;
+pub mod preview;
 pub mod public;
 
 use rocket::http::Status;
@@ -33,6 +34,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(dashboard::routes());
     routes.extend(account::routes());
     routes.extend(assets::routes());
+    routes.extend(preview::routes());
     routes
 }
 
