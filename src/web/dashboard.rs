@@ -321,8 +321,16 @@ async fn create_post(
     let tz = config.site.timezone;
     if form.action == preview::ACTION {
         let shown = preview::of_body(&form.body).await;
-        let page =
-            dashboard_page_with(db, frame, tz, &user, form.values(), shown.errors, shown.html).await?;
+        let page = dashboard_page_with(
+            db,
+            frame,
+            tz,
+            &user,
+            form.values(),
+            shown.errors,
+            shown.html,
+        )
+        .await?;
         return Ok(Reply::Page((shown.status, page)));
     }
     let checked = match form.check(tz) {
