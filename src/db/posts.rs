@@ -14,6 +14,8 @@ pub struct Post {
     pub id: PostId,
     pub author_id: UserId,
     pub author_name: String,
+    /// "" while the author has no handle yet.
+    pub author_handle: String,
     pub slug: String,
     pub title: String,
     pub body_md: String,
@@ -31,6 +33,7 @@ impl<'r> FromRow<'r, AnyRow> for Post {
             id: PostId(row.try_get("id")?),
             author_id: UserId(row.try_get("author_id")?),
             author_name: row.try_get("author_name")?,
+            author_handle: row.try_get("author_handle")?,
             slug: row.try_get("slug")?,
             title: row.try_get("title")?,
             body_md: row.try_get("body_md")?,
@@ -53,9 +56,12 @@ impl Post {
 /// A row of a listing: no Markdown source, and HTML only where the caller asked for it.
 #[derive(Debug, Clone)]
 pub struct PostSummary {
+    pub id: PostId,
     pub slug: String,
     pub title: String,
     pub author_name: String,
+    /// "" while the author has no handle yet.
+    pub author_handle: String,
     pub published: bool,
     /// None until first published.
     pub published_at: Option<OffsetDateTime>,
@@ -72,9 +78,11 @@ impl<'r> FromRow<'r, AnyRow> for PostSummary {
             Err(e) => return Err(e),
         };
         Ok(PostSummary {
+            id: PostId(row.try_get("id")?),
             slug: row.try_get("slug")?,
             title: row.try_get("title")?,
             author_name: row.try_get("author_name")?,
+            author_handle: row.try_get("author_handle")?,
             published: flag(row, "published")?,
             published_at: time_or_never(row, "published_at")?,
             updated_at: time_at(row, "updated_at")?,
@@ -107,7 +115,8 @@ pub struct PostUpdate<'a> {
     pub now: OffsetDateTime,
 }
 
-const POST_COLUMNS: &str = "p.id, p.author_id, u.name AS author_name, p.slug, p.title, \
+const POST_COLUMNS: &str = "p.id, p.author_id, u.name AS author_name, \
+    u.handle AS author_handle, p.slug, p.title, \
     p.body_md, p.body_html, p.published, p.published_at, p.created_at, p.updated_at";
 
 pub async fn by_slug(db: &AnyPool, slug: &str) -> sqlx::Result<Option<Post>> {
@@ -126,8 +135,8 @@ pub async fn list_published(
     offset: i64,
 ) -> sqlx::Result<Vec<PostSummary>> {
     sqlx::query_as(
-        "SELECT p.slug, p.title, u.name AS author_name, p.published, p.published_at, \
-         p.updated_at, p.body_html FROM posts p JOIN users u ON u.id = p.author_id \
+        "SELECT p.id, p.slug, p.title, u.name AS author_name, u.handle AS author_handle, \
+         p.published, p.published_at, p.updated_at, p.body_html FROM posts p JOIN users u ON u.id = p.author_id \
          WHERE p.published = 1 ORDER BY p.published_at DESC, p.id DESC LIMIT $1 OFFSET $2",
     )
     .bind(limit)
@@ -139,8 +148,8 @@ pub async fn list_published(
 /// The author's posts, drafts included, most recently edited first (without HTML).
 pub async fn list_by_author(db: &AnyPool, author_id: UserId) -> sqlx::Result<Vec<PostSummary>> {
     sqlx::query_as(
-        "SELECT p.slug, p.title, u.name AS author_name, p.published, p.published_at, \
-         p.updated_at FROM posts p JOIN users u ON u.id = p.author_id \
+        "SELECT p.id, p.slug, p.title, u.name AS author_name, u.handle AS author_handle, \
+         p.published, p.published_at, p.updated_at FROM posts p JOIN users u ON u.id = p.author_id \
          WHERE p.author_id = $1 ORDER BY p.updated_at DESC, p.id DESC",
     )
     .bind(author_id.0)

@@ -7,11 +7,13 @@ use rocket_dyn_templates::Template;
 use serde::Serialize;
 
 use super::public::ListItem;
+use super::tags::{parse_tags, tags_field};
 use super::{Frame, Reply};
 use crate::auth::csrf::{CsrfForm, Submit};
 use crate::auth::local::FieldErrors;
 use crate::auth::CurrentUser;
 use crate::db::posts::{self, NewPost, Post, PostUpdate};
+use crate::db::tags::{self, NewTag};
 use crate::db::{current_time, Db};
 use crate::error::{Error, Result};
 use crate::render::{render_post, slug_for};
@@ -32,6 +34,9 @@ pub struct PostForm {
     #[field(default = String::new())]
     body: String,
     publish: bool,
+    /// Comma-separated (`tags::parse_tags`).
+    #[field(default = String::new())]
+    tags: String,
 }
 
 #[derive(Serialize, Default)]
@@ -39,11 +44,19 @@ struct PostValues {
     title: String,
     body: String,
     publish: bool,
+    tags: String,
+}
+
+/// What a valid post form holds.
+struct Checked<'a> {
+    title: String,
+    body: &'a str,
+    tags: Vec<NewTag>,
 }
 
 impl PostForm {
-    /// The trimmed title and the body, or the problems by field.
-    fn check(&self) -> std::result::Result<(String, &str), FieldErrors> {
+    /// The trimmed title, the body and the tags, or the problems by field.
+    fn check(&self) -> std::result::Result<Checked<'_>, FieldErrors> {
         let mut errors = FieldErrors::new();
         let title = self.title.trim();
         if title.is_empty() {
@@ -63,8 +76,16 @@ impl PostForm {
                 .or_default()
                 .push(format!("The body is over {BODY_MAX} characters."));
         }
+        let tags = parse_tags(&self.tags).unwrap_or_else(|problems| {
+            errors.insert("tags", problems);
+            Vec::new()
+        });
         if errors.is_empty() {
-            Ok((title.to_string(), &self.body))
+            Ok(Checked {
+                title: title.to_string(),
+                body: &self.body,
+                tags,
+            })
         } else {
             Err(errors)
         }
@@ -75,6 +96,7 @@ impl PostForm {
             title: self.title.clone(),
             body: self.body.clone(),
             publish: self.publish,
+            tags: self.tags.clone(),
         }
     }
 }
@@ -127,7 +149,7 @@ async fn create_post(
     form: CsrfForm<PostForm>,
 ) -> Result<Reply> {
     let form = form.0;
-    let (title, body) = match form.check() {
+    let Checked { title, body, tags } = match form.check() {
         Ok(ok) => ok,
         Err(errors) => {
             let page = dashboard_page(db, frame, &user, form.values(), errors).await?;
@@ -151,6 +173,7 @@ async fn create_post(
         now: current_time(),
     };
     let slug = posts::insert(&db.0, &new, &slug_for(&title)).await?;
+    tags::set_for_slug(&db.0, &slug, &tags).await?;
     let msg = if form.publish {
         "Published."
     } else {
@@ -194,6 +217,7 @@ struct EditPage {
 async fn edit_form(db: &Db, frame: Frame, user: CurrentUser, slug: &str) -> Result<Template> {
     let post = managed_post(db, &user, slug).await?;
     let values = PostValues {
+        tags: tags_field(&tags::of_post(&db.0, post.id).await?),
         title: post.title,
         body: post.body_md,
         publish: post.published,
@@ -220,7 +244,7 @@ async fn update_post(
 ) -> Result<Reply> {
     let form = form.0;
     let post = managed_post(db, &user, slug).await?;
-    let (title, body) = match form.check() {
+    let Checked { title, body, tags } = match form.check() {
         Ok(ok) => ok,
         Err(errors) => {
             let page = EditPage {
@@ -259,6 +283,7 @@ async fn update_post(
         now: current_time(),
     };
     posts::update(&db.0, post.id, &update).await?;
+    tags::set_for_post(&db.0, post.id, &tags).await?;
     Ok(Reply::Flash(Flash::success(
         Redirect::to(uri!(super::public::show_post(post.slug.as_str()))),
         "Saved.",

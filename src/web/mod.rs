@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod assets;
+pub mod authors;
 pub mod catchers;
 pub mod dashboard;
 pub mod headers;
@@ -10,6 +11,7 @@ pub mod login;
 pub mod oidc;
 pub mod paths;
 pub mod public;
+pub mod tags;
 
 use rocket::http::Status;
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
@@ -32,6 +34,8 @@ pub fn routes() -> Vec<Route> {
     routes.extend(dashboard::routes());
     routes.extend(account::routes());
     routes.extend(assets::routes());
+    routes.extend(tags::routes());
+    routes.extend(authors::routes());
     routes
 }
 

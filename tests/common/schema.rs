@@ -301,8 +301,8 @@ pub async fn insert_posts(db: &impl Db, author_id: i64, n: i64) {
 }
 
 /// The home page's query, as `src/db/posts.rs` runs it for page 1.
-pub const HOME_QUERY: &str = "SELECT p.slug, p.title, u.name AS author_name, p.published, \
-     p.published_at, p.updated_at, p.body_html FROM posts p JOIN users u ON u.id = p.author_id \
+pub const HOME_QUERY: &str = "SELECT p.id, p.slug, p.title, u.name AS author_name, \
+     u.handle AS author_handle, p.published, p.published_at, p.updated_at, p.body_html FROM posts p JOIN users u ON u.id = p.author_id \
      WHERE p.published = 1 ORDER BY p.published_at DESC, p.id DESC LIMIT 21 OFFSET 0";
 
 /// The database's plan for `HOME_QUERY`, one line per step. On PostgreSQL scans and
