@@ -4,6 +4,7 @@
 mod common;
 
 mod accounts;
+mod authors;
 mod cli;
 mod config;
 mod csrf;
@@ -25,3 +26,4 @@ mod render_bounds;
 mod security;
 mod sessions;
 mod signup;
+mod tags;

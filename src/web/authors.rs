@@ -80,7 +80,7 @@ async fn author_page(db: &Db, frame: Frame, handle: &str, page: Option<i64>) -> 
         return Err(Error::NotFound);
     }
     let name = users::by_id(&db.0, id).await?.ok_or(Error::NotFound)?.name;
-    let paging = Paging::new(author_path(&handle), page, &mut rows);
+    let paging = Paging::new(page, &mut rows);
     let page = AuthorPage {
         frame,
         name,

@@ -84,10 +84,9 @@ pub fn page_number(page: Option<i64>) -> Result<i64> {
     Ok(page)
 }
 
-/// The newer/older links of a listing page (`path?page=N`).
+/// The newer/older links of a listing page (`?page=N`).
 #[derive(Serialize)]
 pub struct Paging {
-    pub path: String,
     pub page: i64,
     pub prev_page: Option<i64>,
     pub next_page: Option<i64>,
@@ -95,11 +94,10 @@ pub struct Paging {
 
 impl Paging {
     /// For page `page` of a listing read with one row past `PAGE_SIZE`, which this drops.
-    pub fn new(path: String, page: i64, rows: &mut Vec<PostSummary>) -> Paging {
+    pub fn new(page: i64, rows: &mut Vec<PostSummary>) -> Paging {
         let has_next = rows.len() as i64 > PAGE_SIZE;
         rows.truncate(PAGE_SIZE as usize);
         Paging {
-            path,
             page,
             prev_page: (page > 1).then_some(page - 1),
             next_page: has_next.then_some(page + 1),

@@ -174,11 +174,7 @@ async fn tag_page(db: &Db, frame: Frame, tag: &str, page: Option<i64>) -> Result
     if rows.is_empty() {
         return Err(Error::NotFound);
     }
-    let paging = Paging::new(
-        uri!(tag_page(slug.as_str(), _)).to_string(),
-        page,
-        &mut rows,
-    );
+    let paging = Paging::new(page, &mut rows);
     let page = TagPage {
         frame,
         posts: list_items(&db.0, &rows).await?,
