@@ -7,8 +7,9 @@ use super::posts::PostSummary;
 use super::tags::TagCount;
 use crate::domain::UserId;
 
-/// Which posts readers may see (`p` is the post).
-const PUBLIC: &str = "p.published = 1";
+/// Which posts readers may see (`p` is the post); also decides whose spelling names a
+/// tag (`tags::set_for_post`).
+pub(crate) const PUBLIC: &str = "p.published = 1";
 
 /// What a listing shows of each post; a feed adds the HTML.
 const SUMMARY: &str = "p.id, p.slug, p.title, u.name AS author_name, \

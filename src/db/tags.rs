@@ -1,11 +1,12 @@
 //! Tags: one row per slug, so tags typed in different cases ("Rust", "rust") are one,
-//! named as first typed; `post_tags` links posts to them in the order typed. Links go
+//! named as first typed on a public post; `post_tags` links posts to them in the order typed. Links go
 //! with their post (ON DELETE CASCADE); a tag without public posts is listed nowhere.
 
 use std::collections::HashMap;
 
 use sqlx::AnyPool;
 
+use super::listings::PUBLIC;
 use crate::domain::PostId;
 
 /// A tag as the post form gives it: the name as typed (trimmed) and its slug.
@@ -41,7 +42,9 @@ pub async fn by_slug(db: &AnyPool, slug: &str) -> sqlx::Result<Option<(i64, TagR
 }
 
 /// Replaces the post's tags with `tags` (already merged: one per slug), in one
-/// transaction. A tag left with no post takes the name typed when it is next used.
+/// transaction. A tag is named as typed on its first public post: while no other public
+/// post has it, it takes the spelling typed now (so a draft's spelling never shows on
+/// someone else's public post).
 pub async fn set_for_post(db: &AnyPool, post: PostId, tags: &[NewTag]) -> sqlx::Result<()> {
     let mut tx = db.begin().await?;
     sqlx::query("DELETE FROM post_tags WHERE post_id = $1")
@@ -52,11 +55,12 @@ pub async fn set_for_post(db: &AnyPool, post: PostId, tags: &[NewTag]) -> sqlx::
     let mut order: Vec<(usize, &NewTag)> = tags.iter().enumerate().collect();
     order.sort_by(|a, b| a.1.slug.cmp(&b.1.slug));
     for (position, tag) in order {
-        let ids: Vec<(i64,)> = sqlx::query_as(
+        let ids: Vec<(i64,)> = sqlx::query_as(&format!(
             "INSERT INTO tags (slug, name) VALUES ($1, $2) ON CONFLICT (slug) DO UPDATE SET \
-             name = CASE WHEN EXISTS (SELECT 1 FROM post_tags WHERE post_tags.tag_id = tags.id) \
-             THEN tags.name ELSE excluded.name END RETURNING id",
-        )
+             name = CASE WHEN EXISTS (SELECT 1 FROM post_tags pt JOIN posts p \
+             ON p.id = pt.post_id WHERE pt.tag_id = tags.id AND {PUBLIC}) \
+             THEN tags.name ELSE excluded.name END RETURNING id"
+        ))
         .bind(&tag.slug)
         .bind(&tag.name)
         .fetch_all(&mut *tx)
