@@ -123,6 +123,7 @@ async fn too_many_too_long_or_unaddressable_tags_are_refused_with_the_field_kept
             "rust, !!!".to_string(),
             "The tag “!!!” needs a letter or digit",
         ),
+        ("rust, a\tb".to_string(), "cannot hold control characters"),
     ];
     for (typed, message) in &cases {
         let res = submit_tagged(&alice, "Tagged", typed, true).await;

@@ -60,6 +60,10 @@ pub fn parse_tags(field: &str) -> std::result::Result<Vec<NewTag>, Vec<String>> 
             ));
             continue;
         }
+        if name.chars().any(char::is_control) {
+            errors.push("A tag cannot hold control characters (tabs, line breaks).".into());
+            continue;
+        }
         let slug = slug::slugify(name);
         if slug.is_empty() {
             errors.push(format!(
@@ -250,6 +254,9 @@ mod tests {
         let errors = parse_tags(&format!("ok, {}", "x".repeat(51))).unwrap_err();
         assert_eq!(errors.len(), 1);
         assert!(errors[0].contains("over 50"), "{errors:?}");
+
+        assert!(parse_tags("a\u{0}b").unwrap_err()[0].contains("control"));
+        assert!(parse_tags("a\tb").is_err());
 
         let errors = parse_tags("rust, !!!, ...").unwrap_err();
         assert_eq!(errors.len(), 2);
