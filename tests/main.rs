@@ -4,6 +4,7 @@
 mod common;
 
 mod accounts;
+mod authors;
 mod blog_posts;
 mod cli;
 mod config;
@@ -27,3 +28,4 @@ mod render_bounds;
 mod security;
 mod sessions;
 mod signup;
+mod tags;

@@ -14,6 +14,8 @@ pub struct Post {
     pub id: PostId,
     pub author_id: UserId,
     pub author_name: String,
+    /// "" while the author has no handle yet.
+    pub author_handle: String,
     pub slug: String,
     pub title: String,
     pub body_md: String,
@@ -34,6 +36,7 @@ impl<'r> FromRow<'r, AnyRow> for Post {
             id: PostId(row.try_get("id")?),
             author_id: UserId(row.try_get("author_id")?),
             author_name: row.try_get("author_name")?,
+            author_handle: row.try_get("author_handle")?,
             slug: row.try_get("slug")?,
             title: row.try_get("title")?,
             body_md: row.try_get("body_md")?,
@@ -89,6 +92,8 @@ pub struct PostSummary {
     pub slug: String,
     pub title: String,
     pub author_name: String,
+    /// "" while the author has no handle yet.
+    pub author_handle: String,
     pub published: bool,
     /// None until first published.
     pub published_at: Option<OffsetDateTime>,
@@ -115,6 +120,7 @@ impl<'r> FromRow<'r, AnyRow> for PostSummary {
             slug: row.try_get("slug")?,
             title: row.try_get("title")?,
             author_name: row.try_get("author_name")?,
+            author_handle: row.try_get("author_handle")?,
             published: flag(row, "published")?,
             published_at: time_or_never(row, "published_at")?,
             updated_at: time_at(row, "updated_at")?,
@@ -220,13 +226,13 @@ pub fn publication_time(
     }
 }
 
-const POST_COLUMNS: &str = "p.id, p.author_id, u.name AS author_name, p.slug, p.title, \
-    p.body_md, p.body_html, p.excerpt_md, p.published, p.published_at, p.created_at, \
+const POST_COLUMNS: &str = "p.id, p.author_id, u.name AS author_name, \
+    u.handle AS author_handle, p.slug, p.title, p.body_md, p.body_html, p.excerpt_md, p.published, p.published_at, p.created_at, \
     p.updated_at";
 
 /// What public listings show of a post; no body, in either form.
-const LISTING_COLUMNS: &str = "p.id, p.slug, p.title, u.name AS author_name, p.published, \
-    p.published_at, p.updated_at, p.excerpt_html";
+const LISTING_COLUMNS: &str = "p.id, p.slug, p.title, u.name AS author_name, \
+    u.handle AS author_handle, p.published, p.published_at, p.updated_at, p.excerpt_html";
 
 pub async fn by_slug(db: &AnyPool, slug: &str) -> sqlx::Result<Option<Post>> {
     sqlx::query_as(&format!(
@@ -327,8 +333,8 @@ pub async fn list_feed(
 /// The author's posts, drafts included, most recently edited first (without HTML).
 pub async fn list_by_author(db: &AnyPool, author_id: UserId) -> sqlx::Result<Vec<PostSummary>> {
     sqlx::query_as(
-        "SELECT p.id, p.slug, p.title, u.name AS author_name, p.published, p.published_at, \
-         p.updated_at FROM posts p JOIN users u ON u.id = p.author_id \
+        "SELECT p.id, p.slug, p.title, u.name AS author_name, u.handle AS author_handle, \
+         p.published, p.published_at, p.updated_at FROM posts p JOIN users u ON u.id = p.author_id \
          WHERE p.author_id = $1 ORDER BY p.updated_at DESC, p.id DESC",
     )
     .bind(author_id.0)

@@ -11,12 +11,14 @@ use time::OffsetDateTime;
 
 use super::preview;
 use super::public::ListItem;
+use super::tags::{parse_tags, tags_field};
 use super::{Frame, Reply};
 use crate::auth::csrf::{CsrfForm, Submit};
 use crate::auth::local::FieldErrors;
 use crate::auth::CurrentUser;
 use crate::config::Config;
 use crate::db::posts::{self, NewPost, Post, PostUpdate};
+use crate::db::tags::{self, NewTag};
 use crate::db::{current_time, Db};
 use crate::error::{Error, Result};
 use crate::excerpt::{excerpt_source, has_more_marker, EXCERPT_MAX};
@@ -47,6 +49,9 @@ pub struct PostForm {
     /// "preview" for the Preview button: show the body rendered, save nothing.
     #[field(default = String::new())]
     action: String,
+    /// Comma-separated (`tags::parse_tags`).
+    #[field(default = String::new())]
+    tags: String,
 }
 
 #[derive(Serialize, Default)]
@@ -56,6 +61,7 @@ struct PostValues {
     publish: bool,
     publish_at: String,
     excerpt: String,
+    tags: String,
 }
 
 /// A post form that passed its checks.
@@ -65,6 +71,7 @@ struct Checked<'a> {
     excerpt: &'a str,
     /// The time typed, in UTC.
     publish_at: Option<OffsetDateTime>,
+    tags: Vec<NewTag>,
 }
 
 /// "3 Dec 2026, 14:30 CET": a time as clocks in the site's zone show it.
@@ -115,8 +122,8 @@ fn parse_local(value: &str, tz: Tz) -> std::result::Result<Option<OffsetDateTime
 }
 
 impl PostForm {
-    /// The trimmed title, the body, the excerpt field and the publication time typed
-    /// (read in `tz`), or the problems by field.
+    /// The trimmed title, the body, the excerpt field, the publication time typed (read
+    /// in `tz`) and the tags, or the problems by field.
     fn check(&self, tz: Tz) -> std::result::Result<Checked<'_>, FieldErrors> {
         let mut errors = FieldErrors::new();
         let title = self.title.trim();
@@ -150,12 +157,17 @@ impl PostForm {
                 None
             }
         };
+        let tags = parse_tags(&self.tags).unwrap_or_else(|problems| {
+            errors.insert("tags", problems);
+            Vec::new()
+        });
         if errors.is_empty() {
             Ok(Checked {
                 title: title.to_string(),
                 body: &self.body,
                 excerpt: self.excerpt.trim(),
                 publish_at,
+                tags,
             })
         } else {
             Err(errors)
@@ -169,6 +181,7 @@ impl PostForm {
             publish: self.publish,
             publish_at: self.publish_at.clone(),
             excerpt: self.excerpt.clone(),
+            tags: self.tags.clone(),
         }
     }
 }
@@ -321,8 +334,16 @@ async fn create_post(
     let tz = config.site.timezone;
     if form.action == preview::ACTION {
         let shown = preview::of_body(&form.body).await;
-        let page =
-            dashboard_page_with(db, frame, tz, &user, form.values(), shown.errors, shown.html).await?;
+        let page = dashboard_page_with(
+            db,
+            frame,
+            tz,
+            &user,
+            form.values(),
+            shown.errors,
+            shown.html,
+        )
+        .await?;
         return Ok(Reply::Page((shown.status, page)));
     }
     let checked = match form.check(tz) {
@@ -353,6 +374,7 @@ async fn create_post(
         now,
     };
     let slug = posts::insert(&db.0, &new, &slug_for(&checked.title)).await?;
+    tags::set_for_slug(&db.0, &slug, &checked.tags, now).await?;
     let msg = match checked.publish_at {
         Some(at) if form.publish && at > now => {
             format!("Scheduled for {}.", zoned_time(at, tz))
@@ -416,6 +438,7 @@ async fn edit_form(
         body: post.body_md,
         publish: post.published,
         excerpt: post.excerpt_md,
+        tags: tags_field(&tags::of_post(&db.0, post.id).await?),
     };
     Ok(Template::render(
         "edit.html",
@@ -502,6 +525,7 @@ async fn update_post(
         now,
     };
     posts::update(&db.0, post.id, &update).await?;
+    tags::set_for_post(&db.0, post.id, &checked.tags, now).await?;
     Ok(Reply::Flash(Flash::success(
         Redirect::to(uri!(super::public::show_post(post.slug.as_str()))),
         "Saved.",

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod assets;
+pub mod authors;
 pub mod catchers;
 pub mod dashboard;
 pub mod headers;
@@ -12,6 +13,7 @@ pub mod oidc;
 pub mod paths;
 pub mod preview;
 pub mod public;
+pub mod tags;
 
 use rocket::http::Status;
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
@@ -35,6 +37,8 @@ pub fn routes() -> Vec<Route> {
     routes.extend(account::routes());
     routes.extend(assets::routes());
     routes.extend(preview::routes());
+    routes.extend(tags::routes());
+    routes.extend(authors::routes());
     routes
 }
 
