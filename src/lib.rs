@@ -9,6 +9,7 @@ pub mod error;
 pub mod keys;
 pub mod render;
 pub mod secret_key;
+pub mod text;
 pub mod token;
 pub mod web;
 

@@ -4,7 +4,9 @@
 pub mod oidc_sessions;
 pub mod posts;
 pub mod rate;
+pub mod search;
 pub mod sessions;
+pub mod sitemap;
 pub mod sqlite;
 pub mod throttle;
 pub mod used_once;

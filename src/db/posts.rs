@@ -95,6 +95,8 @@ pub struct NewPost<'a> {
     pub title: &'a str,
     pub body_md: &'a str,
     pub body_html: &'a str,
+    /// `body_html` as plain text, which search indexes.
+    pub body_text: &'a str,
     pub published: bool,
     pub now: OffsetDateTime,
 }
@@ -103,6 +105,8 @@ pub struct PostUpdate<'a> {
     pub title: &'a str,
     pub body_md: &'a str,
     pub body_html: &'a str,
+    /// `body_html` as plain text, which search indexes.
+    pub body_text: &'a str,
     pub published: bool,
     pub now: OffsetDateTime,
 }
@@ -158,7 +162,8 @@ pub async fn insert(db: &AnyPool, new: &NewPost<'_>, base_slug: &str) -> sqlx::R
     for _ in 0..5 {
         let res = sqlx::query(
             "INSERT INTO posts (author_id, slug, title, body_md, body_html, published, \
-             published_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+             published_at, created_at, updated_at, body_text) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
         )
         .bind(new.author_id.0)
         .bind(&slug)
@@ -168,6 +173,7 @@ pub async fn insert(db: &AnyPool, new: &NewPost<'_>, base_slug: &str) -> sqlx::R
         .bind(new.published as i64)
         .bind(if new.published { unix(new.now) } else { 0 })
         .bind(unix(new.now))
+        .bind(new.body_text)
         .execute(db)
         .await;
         match res {
@@ -220,7 +226,7 @@ pub async fn update(db: &AnyPool, id: PostId, up: &PostUpdate<'_>) -> sqlx::Resu
     sqlx::query(
         "UPDATE posts SET title = $1, body_md = $2, body_html = $3, published = $4, \
          published_at = CASE WHEN $4 = 1 AND published_at = 0 THEN $5 ELSE published_at END, \
-         updated_at = $5 WHERE id = $6",
+         updated_at = $5, body_text = $7 WHERE id = $6",
     )
     .bind(up.title)
     .bind(up.body_md)
@@ -228,6 +234,7 @@ pub async fn update(db: &AnyPool, id: PostId, up: &PostUpdate<'_>) -> sqlx::Resu
     .bind(up.published as i64)
     .bind(unix(up.now))
     .bind(id.0)
+    .bind(up.body_text)
     .execute(db)
     .await?;
     Ok(())

@@ -134,8 +134,8 @@ async fn create_post(
             return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
     };
-    let html = match render_post(body).await {
-        Ok(rendered) => rendered.html,
+    let rendered = match render_post(body).await {
+        Ok(rendered) => rendered,
         Err(e) => {
             let errors = FieldErrors::from([("body", vec![e.to_string()])]);
             let page = dashboard_page(db, frame, &user, form.values(), errors).await?;
@@ -146,7 +146,8 @@ async fn create_post(
         author_id: user.user.id,
         title: &title,
         body_md: body,
-        body_html: &html,
+        body_html: &rendered.html,
+        body_text: &rendered.text,
         published: form.publish,
         now: current_time(),
     };
@@ -234,8 +235,8 @@ async fn update_post(
             return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
     };
-    let html = match render_post(body).await {
-        Ok(rendered) => rendered.html,
+    let rendered = match render_post(body).await {
+        Ok(rendered) => rendered,
         Err(e) => {
             let errors = FieldErrors::from([("body", vec![e.to_string()])]);
             let page = EditPage {
@@ -254,7 +255,8 @@ async fn update_post(
     let update = PostUpdate {
         title: &title,
         body_md: body,
-        body_html: &html,
+        body_html: &rendered.html,
+        body_text: &rendered.text,
         published: form.publish,
         now: current_time(),
     };

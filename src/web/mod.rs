@@ -10,6 +10,8 @@ pub mod login;
 pub mod oidc;
 pub mod paths;
 pub mod public;
+pub mod search;
+pub mod seo;
 
 use rocket::http::Status;
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
@@ -32,6 +34,8 @@ pub fn routes() -> Vec<Route> {
     routes.extend(dashboard::routes());
     routes.extend(account::routes());
     routes.extend(assets::routes());
+    routes.extend(search::routes());
+    routes.extend(seo::routes());
     routes
 }
 
@@ -69,6 +73,8 @@ pub struct Frame {
     /// Set when the page has forms (always for a logged-in user: the nav's logout).
     pub csrf_token: Option<String>,
     pub signup_open: bool,
+    /// The head's canonical link, description and share-card tags.
+    pub meta: seo::PageMeta,
 }
 
 impl Frame {
@@ -104,7 +110,9 @@ impl Frame {
             Some(_) => Some(csrf::token(req).await.0),
             None => None,
         };
+        let meta = seo::PageMeta::of(req);
         Frame {
+            meta,
             site_title: config.map_or_else(|| "quire".into(), |c| c.site.title.clone()),
             csrf_token,
             user: user.map(|u| UserView {
@@ -184,6 +192,7 @@ pub(crate) mod testing {
             flash: None,
             csrf_token: Some("token".into()),
             signup_open: true,
+            meta: super::seo::PageMeta::plain("http://localhost:8000/", "quire", "About quire."),
         }
     }
 

@@ -105,7 +105,7 @@ struct PostPage {
 #[get("/posts/<slug>")]
 async fn show_post(
     db: &Db,
-    frame: Frame,
+    mut frame: Frame,
     user: Option<CurrentUser>,
     slug: &str,
 ) -> Result<Template> {
@@ -118,6 +118,7 @@ async fn show_post(
     if !post.published && !is_author {
         return Err(Error::NotFound);
     }
+    frame.meta = frame.meta.for_post(db, &post).await?;
     let ts = post.shown_date();
     Ok(Template::render(
         "post.html",
