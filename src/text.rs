@@ -12,6 +12,8 @@ use html5ever::tokenizer::{
 /// `plain_text` removes them, so they can only come from the highlighter.
 pub const MARK_START: char = '\u{E000}';
 pub const MARK_END: char = '\u{E001}';
+/// Stands for '<' in a snippet (PostgreSQL's headline parser would drop "<b>" as a tag).
+pub const LT_STANDIN: char = '\u{E002}';
 
 /// The readable text of sanitized post HTML: character references decoded, tags
 /// dropped, a space between blocks (so "end.</p><p>Next" stays two words), whitespace
@@ -88,7 +90,7 @@ fn collapse(raw: &str) -> String {
     for c in raw.chars() {
         if c.is_whitespace() {
             space = !out.is_empty();
-        } else if c.is_control() || c == MARK_START || c == MARK_END {
+        } else if c.is_control() || matches!(c, MARK_START | MARK_END | LT_STANDIN) {
             continue;
         } else {
             if space {
@@ -134,7 +136,7 @@ pub fn highlight(snippet: &str) -> String {
                 open = false;
             }
             MARK_START | MARK_END => {}
-            '<' => out.push_str("&lt;"),
+            '<' | LT_STANDIN => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
             '"' => out.push_str("&quot;"),
@@ -162,7 +164,7 @@ mod tests {
             "Title One bold word. Next&co <script> a b x = 1"
         );
         assert_eq!(plain_text(""), "");
-        assert_eq!(plain_text("a\u{E000}b\u{1}c"), "abc");
+        assert_eq!(plain_text("a\u{E000}b\u{1}c\u{E002}"), "abc");
     }
 
     #[test]

@@ -22,6 +22,8 @@ mod posts;
 mod proxy;
 mod public;
 mod render_bounds;
+mod search;
 mod security;
 mod sessions;
+mod share_cards;
 mod signup;

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use super::{time_at, time_or_never, Backend, Pool};
 use crate::domain::PostId;
-use crate::text::{MARK_END, MARK_START};
+use crate::text::{LT_STANDIN, MARK_END, MARK_START};
 
 /// Which posts the public may see, as a condition on `posts p`. Every post is indexed;
 /// visibility is decided here, at query time, so a post is found as soon as it is public.
@@ -203,6 +203,8 @@ pub async fn search(pool: &Pool, query: &Query, limit: i64, offset: i64) -> sqlx
         }
         Backend::Postgres => {
             // Only the page's rows get headlines: ts_headline re-reads the whole text.
+            // Its parser drops anything that looks like an HTML tag, which in plain text
+            // is what the author wrote: '<' goes through as LT_STANDIN and comes back.
             let body_opts = format!(
                 "StartSel={start}, StopSel={end}, MaxWords={SNIPPET_WORDS}, MinWords={}, \
                  ShortWord=0, MaxFragments=2, FragmentDelimiter=\" … \"",
@@ -212,8 +214,8 @@ pub async fn search(pool: &Pool, query: &Query, limit: i64, offset: i64) -> sqlx
             let body_weight = 1.0 / TITLE_WEIGHT;
             sqlx::query_as(&format!(
                 "SELECT slug, title, author_name, published_at, updated_at, \
-                 ts_headline('simple', title, q, $4) AS title_marked, \
-                 ts_headline('simple', body, q, $5) AS snippet_marked \
+                 ts_headline('simple', replace(title, '<', $6), q, $4) AS title_marked, \
+                 ts_headline('simple', replace(body, '<', $6), q, $5) AS snippet_marked \
                  FROM (SELECT p.id, p.slug, p.title, u.name AS author_name, p.published_at, \
                    p.updated_at, q, \
                    left(CASE WHEN p.body_text = '' THEN p.body_md ELSE p.body_text END, 100000) \
@@ -230,6 +232,7 @@ pub async fn search(pool: &Pool, query: &Query, limit: i64, offset: i64) -> sqlx
             .bind(offset)
             .bind(title_opts)
             .bind(body_opts)
+            .bind(LT_STANDIN.to_string())
             .fetch_all(&pool.inner)
             .await
         }
@@ -240,7 +243,7 @@ pub async fn search(pool: &Pool, query: &Query, limit: i64, offset: i64) -> sqlx
 /// stored (saved before search existed, or by a writer that leaves it out).
 pub async fn text_start(db: &sqlx::AnyPool, id: PostId, chars: i64) -> sqlx::Result<String> {
     let row: Option<(String,)> =
-        sqlx::query_as("SELECT substr(body_text, 1, $1) FROM posts WHERE id = $2")
+        sqlx::query_as("SELECT substr(body_text, 1, CAST($1 AS INTEGER)) FROM posts WHERE id = $2")
             .bind(chars)
             .bind(id.0)
             .fetch_optional(db)

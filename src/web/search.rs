@@ -99,7 +99,15 @@ async fn search(
         )
     };
     if q.trim().is_empty() {
-        return Ok(render(Status::Ok, vec![], None, None, None, frame, q));
+        return Ok(render(
+            Status::Ok,
+            vec![],
+            None,
+            None,
+            None,
+            frame,
+            String::new(),
+        ));
     }
     if q.chars().count() > QUERY_MAX {
         let message = format!(
