@@ -150,6 +150,19 @@ async fn quotes_operators_and_punctuation_never_break_the_page() {
             "{q:?} says neither results nor no results: {page}"
         );
     }
+    // Odd addresses: bytes that are not UTF-8, repeated or malformed parameters.
+    for path in [
+        "/search?q=%FF%FE",
+        "/search?q=%",
+        "/search?q=apples&page=abc",
+        "/search?q=apples&page=99999999999999999999",
+        "/search?q=apples&q=pears",
+        "/search?q",
+        "/search?page=2",
+    ] {
+        let status = app.get(path).await.status();
+        assert!(status.code < 500, "{path} gave {status}");
+    }
     // Operator words are searched as words.
     assert_eq!(result_titles(&search(&app, "NEAR").await.1), ["Title x"]);
     // Only punctuation, or only exclusions: nothing to look for, and the page says so.

@@ -207,25 +207,23 @@ pub async fn search(pool: &Pool, query: &Query, limit: i64, offset: i64) -> sqlx
             // is what the author wrote: '<' goes through as LT_STANDIN and comes back.
             let body_opts = format!(
                 "StartSel={start}, StopSel={end}, MaxWords={SNIPPET_WORDS}, MinWords={}, \
-                 ShortWord=0, MaxFragments=2, FragmentDelimiter=\" … \"",
+                 ShortWord=0, MaxFragments=1",
                 SNIPPET_WORDS / 2
             );
             let title_opts = format!("StartSel={start}, StopSel={end}, HighlightAll=true");
             let body_weight = 1.0 / TITLE_WEIGHT;
             sqlx::query_as(&format!(
-                "SELECT slug, title, author_name, published_at, updated_at, \
-                 ts_headline('simple', replace(title, '<', $6), q, $4) AS title_marked, \
-                 ts_headline('simple', replace(body, '<', $6), q, $5) AS snippet_marked \
-                 FROM (SELECT p.id, p.slug, p.title, u.name AS author_name, p.published_at, \
-                   p.updated_at, q, \
-                   left(CASE WHEN p.body_text = '' THEN p.body_md ELSE p.body_text END, 100000) \
-                     AS body, \
+                "SELECT p.slug, p.title, u.name AS author_name, p.published_at, p.updated_at, \
+                 ts_headline('simple', replace(p.title, '<', $6), hits.q, $4) AS title_marked, \
+                 ts_headline('simple', replace(left(CASE WHEN p.body_text = '' THEN p.body_md \
+                   ELSE p.body_text END, 100000), '<', $6), hits.q, $5) AS snippet_marked \
+                 FROM (SELECT p.id, p.published_at, q, \
                    ts_rank('{{0.1, 0.1, {body_weight}, 1.0}}', p.search, q) AS rank \
-                   FROM posts p JOIN users u ON u.id = p.author_id, \
-                   websearch_to_tsquery('simple', $1) q \
+                   FROM posts p, websearch_to_tsquery('simple', $1) q \
                    WHERE p.search @@ q AND {VISIBLE} \
                    ORDER BY rank DESC, p.published_at DESC, p.id DESC LIMIT $2 OFFSET $3) hits \
-                 ORDER BY rank DESC, published_at DESC, id DESC"
+                 JOIN posts p ON p.id = hits.id JOIN users u ON u.id = p.author_id \
+                 ORDER BY hits.rank DESC, hits.published_at DESC, hits.id DESC"
             ))
             .bind(query.websearch())
             .bind(limit)
