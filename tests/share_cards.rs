@@ -148,6 +148,13 @@ async fn other_pages_have_a_website_card_and_a_canonical_link() {
         Some("https://blog.example/?page=2")
     );
 
+    // An error page names no address of its own: it reads the same whatever was asked.
+    let (status, missing) = app.get_text("/posts/no-such-post").await;
+    assert_eq!(status, Status::NotFound);
+    assert_eq!(canonical(&missing), None, "{missing}");
+    assert_eq!(meta(&missing, "og:url"), None, "{missing}");
+    assert!(missing.contains(r#"<meta name="robots" content="noindex">"#));
+
     // Without site.url: a description from the title, and links never from a forged Host.
     let plain = TestApp::spawn().await;
     let res = plain

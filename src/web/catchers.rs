@@ -56,6 +56,7 @@ fn describe(status: Status) -> (&'static str, &'static str) {
 async fn default_catcher(status: Status, req: &Request<'_>) -> (Status, Template) {
     let mut frame = Frame::from_request_lenient(req).await;
     frame.meta.noindex = true;
+    frame.meta.url = None;
     let (title, message) = describe(status);
     let page = ErrorPage {
         frame,

@@ -30,8 +30,9 @@ const DESCRIPTION_MAX: usize = 160;
 #[derive(Debug, Clone, Serialize)]
 pub struct PageMeta {
     /// This page's absolute URL without the query parameters that do not change what
-    /// it shows.
-    pub url: String,
+    /// it shows; None on pages that have no address of their own (error pages, which
+    /// must read the same whatever address was asked for).
+    pub url: Option<String>,
     /// The card's title: the post's, or the site's.
     pub title: String,
     pub description: String,
@@ -67,7 +68,7 @@ impl PageMeta {
             description
         };
         PageMeta {
-            url: canonical_url(&base, req.uri()),
+            url: Some(canonical_url(&base, req.uri())),
             title,
             description,
             noindex: false,
@@ -78,7 +79,7 @@ impl PageMeta {
     /// A card with these values, for pages rendered without a request.
     pub fn plain(url: &str, title: &str, description: &str) -> PageMeta {
         PageMeta {
-            url: url.to_string(),
+            url: Some(url.to_string()),
             title: title.to_string(),
             description: description.to_string(),
             noindex: false,
