@@ -15,9 +15,10 @@ use super::{time_at, time_or_never, Backend, Pool};
 use crate::domain::PostId;
 use crate::text::{LT_STANDIN, MARK_END, MARK_START};
 
-/// Which posts the public may see, as a condition on `posts p`. Every post is indexed;
-/// visibility is decided here, at query time, so a post is found as soon as it is public.
-const VISIBLE: &str = "p.published = 1";
+/// Which posts the public may see, as a condition on `posts p`; the sitemap uses it too.
+/// Every post is indexed; visibility is decided here, at query time, so a post is found
+/// as soon as it is public.
+pub(super) const VISIBLE: &str = "p.published = 1";
 
 /// Title matches weigh this many times a body match (bm25 weights on SQLite; ts_rank's
 /// A and B weights on PostgreSQL).

@@ -4,9 +4,7 @@ use sqlx::AnyPool;
 use time::OffsetDateTime;
 
 use super::from_unix;
-
-/// Which posts the public may see, as a condition on `posts p` (as in `search`).
-const VISIBLE: &str = "p.published = 1";
+use super::search::VISIBLE;
 
 /// A public post's slug and when it last changed.
 #[derive(Debug, Clone)]
