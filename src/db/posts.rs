@@ -22,6 +22,8 @@ pub struct Post {
     pub body_html: String,
     /// The excerpt field as typed ("" when none).
     pub excerpt_md: String,
+    /// The excerpt as listings show it, sanitized when saved ("" when the post has none).
+    pub excerpt_html: String,
     pub published: bool,
     /// When it is (or was) published: first publication, or the time chosen for it, which
     /// may be in the future (scheduled). None for a draft never published nor timed.
@@ -42,6 +44,7 @@ impl<'r> FromRow<'r, AnyRow> for Post {
             body_md: row.try_get("body_md")?,
             body_html: row.try_get("body_html")?,
             excerpt_md: row.try_get("excerpt_md")?,
+            excerpt_html: row.try_get("excerpt_html")?,
             published: flag(row, "published")?,
             published_at: time_or_never(row, "published_at")?,
             created_at: time_at(row, "created_at")?,
@@ -191,6 +194,8 @@ pub struct NewPost<'a> {
     pub body_html: &'a str,
     pub excerpt_md: &'a str,
     pub excerpt_html: &'a str,
+    /// `body_html` as plain text, which search indexes.
+    pub body_text: &'a str,
     pub published: bool,
     /// The publication time chosen (future: scheduled); None: `now` once published.
     pub publish_at: Option<OffsetDateTime>,
@@ -203,6 +208,8 @@ pub struct PostUpdate<'a> {
     pub body_html: &'a str,
     pub excerpt_md: &'a str,
     pub excerpt_html: &'a str,
+    /// `body_html` as plain text, which search indexes.
+    pub body_text: &'a str,
     pub published: bool,
     /// As decided by [`publication_time`].
     pub published_at: Option<OffsetDateTime>,
@@ -227,7 +234,7 @@ pub fn publication_time(
 }
 
 const POST_COLUMNS: &str = "p.id, p.author_id, u.name AS author_name, \
-    u.handle AS author_handle, p.slug, p.title, p.body_md, p.body_html, p.excerpt_md, p.published, p.published_at, p.created_at, \
+    u.handle AS author_handle, p.slug, p.title, p.body_md, p.body_html, p.excerpt_md, p.excerpt_html, p.published, p.published_at, p.created_at, \
     p.updated_at";
 
 /// What public listings show of a post; no body, in either form.
@@ -361,8 +368,8 @@ pub async fn insert(db: &AnyPool, new: &NewPost<'_>, base_slug: &str) -> sqlx::R
     for _ in 0..INSERT_TRIES {
         let res = sqlx::query(
             "INSERT INTO posts (author_id, slug, title, body_md, body_html, excerpt_md, \
-             excerpt_html, published, published_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+             excerpt_html, published, published_at, created_at, updated_at, body_text) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)",
         )
         .bind(new.author_id.0)
         .bind(&slug)
@@ -374,6 +381,7 @@ pub async fn insert(db: &AnyPool, new: &NewPost<'_>, base_slug: &str) -> sqlx::R
         .bind(new.published as i64)
         .bind(published_at)
         .bind(unix(new.now))
+        .bind(new.body_text)
         .execute(db)
         .await;
         match res {
@@ -441,7 +449,8 @@ fn random_suffix() -> String {
 pub async fn update(db: &AnyPool, id: PostId, up: &PostUpdate<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE posts SET title = $1, body_md = $2, body_html = $3, excerpt_md = $4, \
-         excerpt_html = $5, published = $6, published_at = $7, updated_at = $8 WHERE id = $9",
+         excerpt_html = $5, published = $6, published_at = $7, updated_at = $8, \
+         body_text = $10 WHERE id = $9",
     )
     .bind(up.title)
     .bind(up.body_md)
@@ -452,6 +461,7 @@ pub async fn update(db: &AnyPool, id: PostId, up: &PostUpdate<'_>) -> sqlx::Resu
     .bind(up.published_at.map_or(0, unix))
     .bind(unix(up.now))
     .bind(id.0)
+    .bind(up.body_text)
     .execute(db)
     .await?;
     Ok(())

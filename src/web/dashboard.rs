@@ -22,7 +22,7 @@ use crate::db::tags::{self, NewTag};
 use crate::db::{current_time, Db};
 use crate::error::{Error, Result};
 use crate::excerpt::{excerpt_source, has_more_marker, EXCERPT_MAX};
-use crate::render::{render_all, slug_for, RenderError};
+use crate::render::{render_all, slug_for, RenderError, Rendered};
 
 pub const TITLE_MAX: usize = 200;
 /// About 100 printed pages; the `form` limit (2 MiB) bounds the request itself.
@@ -186,11 +186,12 @@ impl PostForm {
     }
 }
 
-/// A post's HTML and its excerpt's ("" when there is none), rendered together through
-/// the bounded renderer; a refusal comes with the field it concerns.
+/// A post's body rendered (HTML and its text) and its excerpt's HTML ("" when there is
+/// none), rendered together through the bounded renderer; a refusal comes with the field
+/// it concerns.
 async fn render_both(
     checked: &Checked<'_>,
-) -> std::result::Result<(String, String), (&'static str, RenderError)> {
+) -> std::result::Result<(Rendered, String), (&'static str, RenderError)> {
     let source = excerpt_source(checked.body, checked.excerpt);
     let excerpt_field = if has_more_marker(checked.body) || checked.excerpt.is_empty() {
         "body"
@@ -205,10 +206,12 @@ async fn render_both(
     let mut rendered = render_all(sources)
         .await
         .map_err(|(i, e)| (if i == 0 { "body" } else { excerpt_field }, e))?
-        .into_iter()
-        .map(|r| r.html);
-    let body = rendered.next().unwrap_or_default();
-    Ok((body, rendered.next().unwrap_or_default()))
+        .into_iter();
+    let body = rendered.next().unwrap_or(Rendered {
+        html: String::new(),
+        text: String::new(),
+    });
+    Ok((body, rendered.next().map(|r| r.html).unwrap_or_default()))
 }
 
 /// The fields' messages for a refused render.
@@ -353,7 +356,7 @@ async fn create_post(
             return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
     };
-    let (html, excerpt_html) = match render_both(&checked).await {
+    let (body, excerpt_html) = match render_both(&checked).await {
         Ok(ok) => ok,
         Err((field, e)) => {
             let errors = render_errors(field, &e);
@@ -366,7 +369,8 @@ async fn create_post(
         author_id: user.user.id,
         title: &checked.title,
         body_md: checked.body,
-        body_html: &html,
+        body_html: &body.html,
+        body_text: &body.text,
         excerpt_md: checked.excerpt,
         excerpt_html: &excerpt_html,
         published: form.publish,
@@ -495,7 +499,7 @@ async fn update_post(
             return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
     };
-    let (html, excerpt_html) = match render_both(&checked).await {
+    let (body, excerpt_html) = match render_both(&checked).await {
         Ok(ok) => ok,
         Err((field, e)) => {
             let page = page_with(frame, render_errors(field, &e));
@@ -517,7 +521,8 @@ async fn update_post(
     let update = PostUpdate {
         title: &checked.title,
         body_md: checked.body,
-        body_html: &html,
+        body_html: &body.html,
+        body_text: &body.text,
         excerpt_md: checked.excerpt,
         excerpt_html: &excerpt_html,
         published: form.publish,

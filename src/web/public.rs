@@ -232,7 +232,7 @@ struct PostPage {
 #[get("/posts/<slug>")]
 async fn show_post(
     db: &Db,
-    frame: Frame,
+    mut frame: Frame,
     config: &State<Config>,
     user: Option<CurrentUser>,
     slug: &str,
@@ -247,6 +247,7 @@ async fn show_post(
     if !post.is_visible(now) && !is_author {
         return Err(Error::NotFound);
     }
+    frame.meta = frame.meta.for_post(db, &post).await?;
     let ts = post.shown_date();
     let scheduled_for = post
         .is_scheduled(now)
