@@ -19,6 +19,9 @@ pub const PASSWORD_MIN_FLOOR: usize = 8;
 /// Longest password accepted (in characters): generous for passphrases, bounded for cost.
 pub const PASSWORD_MAX: usize = 1024;
 
+/// The most URLs one sitemap file may list (sitemaps.org).
+pub const SITEMAP_MAX_URLS: usize = 50_000;
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
@@ -44,6 +47,12 @@ pub struct SiteConfig {
     /// `publish_at` and the dashboard shows scheduled times. Default "UTC".
     #[serde(with = "timezone")]
     pub timezone: chrono_tz::Tz,
+    /// The site's description for search engines and share cards on pages other than
+    /// posts; "" for "Latest posts from <title>.".
+    pub description: String,
+    /// URLs per sitemap file; past this /sitemap.xml becomes an index of numbered
+    /// sitemaps. 50 000 is the sitemaps.org limit.
+    pub sitemap_max_urls: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -431,6 +440,8 @@ impl Default for SiteConfig {
             title: "quire".into(),
             url: None,
             timezone: chrono_tz::Tz::UTC,
+            description: String::new(),
+            sitemap_max_urls: SITEMAP_MAX_URLS,
         }
     }
 }
@@ -474,6 +485,12 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), String> {
+        if !(1..=SITEMAP_MAX_URLS).contains(&self.site.sitemap_max_urls) {
+            return Err(format!(
+                "site.sitemap_max_urls: must be from 1 to {SITEMAP_MAX_URLS}, got {}",
+                self.site.sitemap_max_urls
+            ));
+        }
         let a = &self.auth;
         if a.providers.is_empty() {
             return Err("auth.providers: name at least one of \"local\", \"oidc\"".into());

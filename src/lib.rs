@@ -10,6 +10,7 @@ pub mod excerpt;
 pub mod keys;
 pub mod render;
 pub mod secret_key;
+pub mod text;
 pub mod token;
 pub mod web;
 

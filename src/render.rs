@@ -93,6 +93,8 @@ const HIGHLIGHT_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 #[derive(Debug)]
 pub struct Rendered {
     pub html: String,
+    /// The HTML's text without markup (`text::plain_text`), for search and descriptions.
+    pub text: String,
 }
 
 /// Why a body was not rendered. Each message is shown next to the body field, which keeps
@@ -148,10 +150,13 @@ pub async fn render_post(source: &str) -> Result<Rendered, RenderError> {
         let _permit = permit;
         RENDERS.running.fetch_add(1, Ordering::SeqCst);
         let _running = Running;
-        render_blocking(&source)
+        render_blocking(&source).map(|html| Rendered {
+            text: crate::text::plain_text(&html),
+            html,
+        })
     });
     match task.await {
-        Ok(result) => result.map(|html| Rendered { html }),
+        Ok(result) => result,
         Err(e) => {
             log::error!("rendering a post body failed: {e}");
             Err(RenderError::Failed)
@@ -178,7 +183,10 @@ pub async fn render_all(sources: &[&str]) -> Result<Vec<Rendered>, (usize, Rende
             .enumerate()
             .map(|(i, s)| {
                 render_blocking(s)
-                    .map(|html| Rendered { html })
+                    .map(|html| Rendered {
+                        text: crate::text::plain_text(&html),
+                        html,
+                    })
                     .map_err(|e| (i, e))
             })
             .collect()

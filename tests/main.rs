@@ -4,6 +4,7 @@
 mod common;
 
 mod accounts;
+mod authors;
 mod blog_posts;
 mod cli;
 mod config;
@@ -24,6 +25,9 @@ mod preview;
 mod proxy;
 mod public;
 mod render_bounds;
+mod search;
 mod security;
 mod sessions;
+mod share_cards;
 mod signup;
+mod tags;

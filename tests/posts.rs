@@ -48,7 +48,7 @@ async fn a_published_post_shows_rendered_markdown_and_its_author() {
     assert!(page.contains("href=\"https://example.com/docs\""), "{page}");
     assert!(page.contains(">the docs</a>"), "{page}");
     assert!(page.contains("<pre><code>fn main() {}"), "{page}");
-    assert!(page.contains("By Alice Writer"), "{page}");
+    assert!(visible_text(&page).contains("By Alice Writer"), "{page}");
     assert!(!page.contains("Draft"), "{page}");
 }
 
@@ -215,7 +215,10 @@ async fn an_admin_may_edit_and_delete_anyones_post() {
     let (_, page) = app.get_text(&format!("/posts/{slug}")).await;
     assert!(page.contains("<h1>Fixed</h1>"), "{page}");
     assert!(page.contains("The typo."), "{page}");
-    assert!(page.contains("By Alice"), "still Alice's post: {page}");
+    assert!(
+        visible_text(&page).contains("By Alice"),
+        "still Alice's post: {page}"
+    );
     let row = post_row(&app, &slug).await.unwrap();
     assert_eq!(row.author_id, app.user_id(&alice_email).await);
 
@@ -367,7 +370,7 @@ async fn extra_form_fields_cannot_change_owner_or_identity() {
     assert_eq!(post_row(&app, "x").await, None);
     assert_eq!(post_row(&app, &bobs).await, Some(bobs_before));
     let (_, page) = app.get_text("/posts/sneaky").await;
-    assert!(page.contains("By Alice"), "{page}");
+    assert!(visible_text(&page).contains("By Alice"), "{page}");
 
     let res = alice
         .post_form(

@@ -1,11 +1,16 @@
 //! The only place with SQL. Every query goes through one `sqlx::AnyPool`, so the same
 //! functions serve SQLite and PostgreSQL; see `migrations/` for the paired schemas.
 
+pub mod handles;
+pub mod listings;
 pub mod oidc_sessions;
 pub mod posts;
 pub mod rate;
+pub mod search;
 pub mod sessions;
+pub mod sitemap;
 pub mod sqlite;
+pub mod tags;
 pub mod throttle;
 pub mod used_once;
 pub mod users;
@@ -126,6 +131,8 @@ impl Pool {
                 }
             }
         }
+        // Accounts from before handles existed get theirs before any page links them.
+        handles::backfill(&self.inner).await?;
         Ok(())
     }
 }

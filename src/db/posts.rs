@@ -14,12 +14,16 @@ pub struct Post {
     pub id: PostId,
     pub author_id: UserId,
     pub author_name: String,
+    /// "" while the author has no handle yet.
+    pub author_handle: String,
     pub slug: String,
     pub title: String,
     pub body_md: String,
     pub body_html: String,
     /// The excerpt field as typed ("" when none).
     pub excerpt_md: String,
+    /// The excerpt as listings show it, sanitized when saved ("" when the post has none).
+    pub excerpt_html: String,
     pub published: bool,
     /// When it is (or was) published: first publication, or the time chosen for it, which
     /// may be in the future (scheduled). None for a draft never published nor timed.
@@ -34,11 +38,13 @@ impl<'r> FromRow<'r, AnyRow> for Post {
             id: PostId(row.try_get("id")?),
             author_id: UserId(row.try_get("author_id")?),
             author_name: row.try_get("author_name")?,
+            author_handle: row.try_get("author_handle")?,
             slug: row.try_get("slug")?,
             title: row.try_get("title")?,
             body_md: row.try_get("body_md")?,
             body_html: row.try_get("body_html")?,
             excerpt_md: row.try_get("excerpt_md")?,
+            excerpt_html: row.try_get("excerpt_html")?,
             published: flag(row, "published")?,
             published_at: time_or_never(row, "published_at")?,
             created_at: time_at(row, "created_at")?,
@@ -89,6 +95,8 @@ pub struct PostSummary {
     pub slug: String,
     pub title: String,
     pub author_name: String,
+    /// "" while the author has no handle yet.
+    pub author_handle: String,
     pub published: bool,
     /// None until first published.
     pub published_at: Option<OffsetDateTime>,
@@ -115,6 +123,7 @@ impl<'r> FromRow<'r, AnyRow> for PostSummary {
             slug: row.try_get("slug")?,
             title: row.try_get("title")?,
             author_name: row.try_get("author_name")?,
+            author_handle: row.try_get("author_handle")?,
             published: flag(row, "published")?,
             published_at: time_or_never(row, "published_at")?,
             updated_at: time_at(row, "updated_at")?,
@@ -185,6 +194,8 @@ pub struct NewPost<'a> {
     pub body_html: &'a str,
     pub excerpt_md: &'a str,
     pub excerpt_html: &'a str,
+    /// `body_html` as plain text, which search indexes.
+    pub body_text: &'a str,
     pub published: bool,
     /// The publication time chosen (future: scheduled); None: `now` once published.
     pub publish_at: Option<OffsetDateTime>,
@@ -197,6 +208,8 @@ pub struct PostUpdate<'a> {
     pub body_html: &'a str,
     pub excerpt_md: &'a str,
     pub excerpt_html: &'a str,
+    /// `body_html` as plain text, which search indexes.
+    pub body_text: &'a str,
     pub published: bool,
     /// As decided by [`publication_time`].
     pub published_at: Option<OffsetDateTime>,
@@ -220,13 +233,13 @@ pub fn publication_time(
     }
 }
 
-const POST_COLUMNS: &str = "p.id, p.author_id, u.name AS author_name, p.slug, p.title, \
-    p.body_md, p.body_html, p.excerpt_md, p.published, p.published_at, p.created_at, \
+const POST_COLUMNS: &str = "p.id, p.author_id, u.name AS author_name, \
+    u.handle AS author_handle, p.slug, p.title, p.body_md, p.body_html, p.excerpt_md, p.excerpt_html, p.published, p.published_at, p.created_at, \
     p.updated_at";
 
 /// What public listings show of a post; no body, in either form.
-const LISTING_COLUMNS: &str = "p.id, p.slug, p.title, u.name AS author_name, p.published, \
-    p.published_at, p.updated_at, p.excerpt_html";
+const LISTING_COLUMNS: &str = "p.id, p.slug, p.title, u.name AS author_name, \
+    u.handle AS author_handle, p.published, p.published_at, p.updated_at, p.excerpt_html";
 
 pub async fn by_slug(db: &AnyPool, slug: &str) -> sqlx::Result<Option<Post>> {
     sqlx::query_as(&format!(
@@ -327,8 +340,8 @@ pub async fn list_feed(
 /// The author's posts, drafts included, most recently edited first (without HTML).
 pub async fn list_by_author(db: &AnyPool, author_id: UserId) -> sqlx::Result<Vec<PostSummary>> {
     sqlx::query_as(
-        "SELECT p.id, p.slug, p.title, u.name AS author_name, p.published, p.published_at, \
-         p.updated_at FROM posts p JOIN users u ON u.id = p.author_id \
+        "SELECT p.id, p.slug, p.title, u.name AS author_name, u.handle AS author_handle, \
+         p.published, p.published_at, p.updated_at FROM posts p JOIN users u ON u.id = p.author_id \
          WHERE p.author_id = $1 ORDER BY p.updated_at DESC, p.id DESC",
     )
     .bind(author_id.0)
@@ -355,8 +368,8 @@ pub async fn insert(db: &AnyPool, new: &NewPost<'_>, base_slug: &str) -> sqlx::R
     for _ in 0..INSERT_TRIES {
         let res = sqlx::query(
             "INSERT INTO posts (author_id, slug, title, body_md, body_html, excerpt_md, \
-             excerpt_html, published, published_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+             excerpt_html, published, published_at, created_at, updated_at, body_text) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)",
         )
         .bind(new.author_id.0)
         .bind(&slug)
@@ -368,6 +381,7 @@ pub async fn insert(db: &AnyPool, new: &NewPost<'_>, base_slug: &str) -> sqlx::R
         .bind(new.published as i64)
         .bind(published_at)
         .bind(unix(new.now))
+        .bind(new.body_text)
         .execute(db)
         .await;
         match res {
@@ -435,7 +449,8 @@ fn random_suffix() -> String {
 pub async fn update(db: &AnyPool, id: PostId, up: &PostUpdate<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE posts SET title = $1, body_md = $2, body_html = $3, excerpt_md = $4, \
-         excerpt_html = $5, published = $6, published_at = $7, updated_at = $8 WHERE id = $9",
+         excerpt_html = $5, published = $6, published_at = $7, updated_at = $8, \
+         body_text = $10 WHERE id = $9",
     )
     .bind(up.title)
     .bind(up.body_md)
@@ -446,6 +461,7 @@ pub async fn update(db: &AnyPool, id: PostId, up: &PostUpdate<'_>) -> sqlx::Resu
     .bind(up.published_at.map_or(0, unix))
     .bind(unix(up.now))
     .bind(id.0)
+    .bind(up.body_text)
     .execute(db)
     .await?;
     Ok(())

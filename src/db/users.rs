@@ -131,14 +131,17 @@ pub async fn insert_local(db: &AnyPool, new: NewLocalUser<'_>) -> Result<User, I
     )
     .await;
     match res {
-        Ok((id,)) => Ok(User {
-            id: UserId(id),
-            kind: AccountKind::Local,
-            email: new.email.to_string(),
-            name: new.name.to_string(),
-            is_admin: new.is_admin,
-            credential_version: 0,
-        }),
+        Ok((id,)) => {
+            give_handle(db, UserId(id), new.name).await;
+            Ok(User {
+                id: UserId(id),
+                kind: AccountKind::Local,
+                email: new.email.to_string(),
+                name: new.name.to_string(),
+                is_admin: new.is_admin,
+                credential_version: 0,
+            })
+        }
         Err(e) if is_unique_violation(&e) => Err(InsertError::EmailTaken),
         Err(e) => Err(e.into()),
     }
@@ -216,6 +219,15 @@ pub async fn rehash_password(
     Ok(done.rows_affected() > 0)
 }
 
+/// Gives a new account (or one from before handles) its handle, derived from its name.
+/// A failure here leaves the account usable; `handles::ensure` tries again when the
+/// handle is next needed.
+async fn give_handle(db: &AnyPool, id: UserId, name: &str) {
+    if let Err(e) = super::handles::ensure(db, id, name).await {
+        log::warn!("account {id} has no handle yet: {e}");
+    }
+}
+
 /// An identity vouched for by an OpenID provider.
 pub struct OidcIdentity<'a> {
     pub issuer: &'a str,
@@ -246,6 +258,7 @@ pub async fn upsert_oidc(db: &AnyPool, id: OidcIdentity<'_>) -> sqlx::Result<Use
         db,
     )
     .await?;
+    give_handle(db, UserId(user_id), id.name).await;
     Ok(User {
         id: UserId(user_id),
         kind: AccountKind::Oidc,

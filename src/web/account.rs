@@ -1,4 +1,4 @@
-//! The author's account: active sessions and the password.
+//! The author's account: active sessions, the handle and the password.
 
 use rocket::http::{CookieJar, Status};
 use rocket::response::{Flash, Redirect};
@@ -10,13 +10,20 @@ use super::{human_time, Frame, Reply};
 use crate::auth::csrf::{CsrfForm, Submit};
 use crate::auth::local::{FieldErrors, SetPasswordError, DEVICE_COOKIE};
 use crate::auth::{session, Client, CurrentUser, LoginError, Providers};
+use crate::db::handles::{self, ChangeError, Handle};
 use crate::db::sessions::{self, SessionInfo};
 use crate::db::{current_time, Db};
 use crate::domain::{AccountKind, SessionId};
 use crate::error::{Error, Result};
 
 pub fn routes() -> Vec<Route> {
-    routes![account, end_session, end_other_sessions, change_password]
+    routes![
+        account,
+        end_session,
+        end_other_sessions,
+        change_password,
+        change_handle
+    ]
 }
 
 #[derive(Serialize)]
@@ -53,6 +60,28 @@ struct AccountPage {
     has_password: bool,
     min_password_length: usize,
     errors: FieldErrors,
+    handle: HandleView,
+}
+
+/// The handle form: the account's handle and, after a refused change, what was typed.
+#[derive(Serialize, Default)]
+struct HandleView {
+    current: String,
+    value: String,
+    errors: FieldErrors,
+    min: usize,
+    max: usize,
+    hold_days: i64,
+}
+
+impl HandleView {
+    fn refused(typed: &str, message: String) -> HandleView {
+        HandleView {
+            value: typed.to_string(),
+            errors: FieldErrors::from([("handle", vec![message])]),
+            ..Default::default()
+        }
+    }
 }
 
 async fn account_page(
@@ -61,7 +90,17 @@ async fn account_page(
     user: &CurrentUser,
     providers: &Providers,
     errors: FieldErrors,
+    handle: Option<HandleView>,
 ) -> Result<Template> {
+    let current = handles::ensure(&db.0, user.user.id, &user.user.name).await?;
+    let mut handle = handle.unwrap_or_else(|| HandleView {
+        value: current.clone(),
+        ..Default::default()
+    });
+    handle.current = current;
+    handle.min = handles::MIN_LEN;
+    handle.max = handles::MAX_LEN;
+    handle.hold_days = handles::HOLD_DAYS;
     let rows = sessions::list_for_user(&db.0, user.user.id, current_time()).await?;
     let sessions = rows
         .into_iter()
@@ -85,6 +124,7 @@ async fn account_page(
             has_password: local.is_some(),
             min_password_length: local.map_or(0, |l| l.min_password_length()),
             errors,
+            handle,
         },
     ))
 }
@@ -96,7 +136,7 @@ async fn account(
     user: CurrentUser,
     providers: &State<Providers>,
 ) -> Result<Template> {
-    account_page(db, frame, &user, providers, FieldErrors::new()).await
+    account_page(db, frame, &user, providers, FieldErrors::new(), None).await
 }
 
 /// Ends one of the user's sessions; ending the current one logs out here, and at the
@@ -219,11 +259,68 @@ async fn change_password(
         }
     }
     if !errors.is_empty() {
-        let page = account_page(db, frame, &user, providers, errors).await?;
+        let page = account_page(db, frame, &user, providers, errors, None).await?;
         return Ok(Reply::Page((status, page)));
     }
     Ok(Reply::Flash(Flash::success(
         Redirect::to(uri!(account)),
         "Password changed. Every other session has been logged out.",
     )))
+}
+
+#[derive(FromForm)]
+struct HandleForm {
+    #[field(default = String::new())]
+    handle: String,
+}
+
+/// Changes the account's handle. The old one stays this account's for
+/// `handles::HOLD_DAYS`, and its author page redirects to the new one meanwhile.
+#[post("/account/handle", data = "<form>")]
+async fn change_handle(
+    db: &Db,
+    frame: Frame,
+    user: CurrentUser,
+    providers: &State<Providers>,
+    form: CsrfForm<HandleForm>,
+) -> Result<Reply> {
+    let typed = form.0.handle;
+    let refused = match Handle::parse(&typed) {
+        Ok(handle) => match handles::change(&db.0, user.user.id, &handle).await {
+            Ok(None) => {
+                return Ok(Reply::Flash(Flash::success(
+                    Redirect::to(uri!(account)),
+                    format!("Your handle already is {handle}."),
+                )))
+            }
+            Ok(Some(old)) if old.is_empty() => {
+                let msg = format!(
+                    "Your handle is now {handle}: your page is {}.",
+                    super::authors::author_path(handle.as_str())
+                );
+                return Ok(Reply::Flash(Flash::success(
+                    Redirect::to(uri!(account)),
+                    msg,
+                )));
+            }
+            Ok(Some(old)) => {
+                let msg = format!(
+                    "Your handle is now {handle}: your page is {}. {} leads there for {} days.",
+                    super::authors::author_path(handle.as_str()),
+                    super::authors::author_path(&old),
+                    handles::HOLD_DAYS
+                );
+                return Ok(Reply::Flash(Flash::success(
+                    Redirect::to(uri!(account)),
+                    msg,
+                )));
+            }
+            Err(ChangeError::Taken) => "That handle is taken; choose another.".to_string(),
+            Err(ChangeError::Db(e)) => return Err(e.into()),
+        },
+        Err(message) => message,
+    };
+    let view = HandleView::refused(&typed, refused);
+    let page = account_page(db, frame, &user, providers, FieldErrors::new(), Some(view)).await?;
+    Ok(Reply::Page((Status::UnprocessableEntity, page)))
 }

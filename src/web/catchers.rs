@@ -54,7 +54,9 @@ fn describe(status: Status) -> (&'static str, &'static str) {
 
 #[catch(default)]
 async fn default_catcher(status: Status, req: &Request<'_>) -> (Status, Template) {
-    let frame = Frame::from_request_lenient(req).await;
+    let mut frame = Frame::from_request_lenient(req).await;
+    frame.meta.noindex = true;
+    frame.meta.url = None;
     let (title, message) = describe(status);
     let page = ErrorPage {
         frame,

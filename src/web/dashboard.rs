@@ -11,16 +11,18 @@ use time::OffsetDateTime;
 
 use super::preview;
 use super::public::ListItem;
+use super::tags::{parse_tags, tags_field};
 use super::{Frame, Reply};
 use crate::auth::csrf::{CsrfForm, Submit};
 use crate::auth::local::FieldErrors;
 use crate::auth::CurrentUser;
 use crate::config::Config;
 use crate::db::posts::{self, NewPost, Post, PostUpdate};
+use crate::db::tags::{self, NewTag};
 use crate::db::{current_time, Db};
 use crate::error::{Error, Result};
 use crate::excerpt::{excerpt_source, has_more_marker, EXCERPT_MAX};
-use crate::render::{render_all, slug_for, RenderError};
+use crate::render::{render_all, slug_for, RenderError, Rendered};
 
 pub const TITLE_MAX: usize = 200;
 /// About 100 printed pages; the `form` limit (2 MiB) bounds the request itself.
@@ -47,6 +49,9 @@ pub struct PostForm {
     /// "preview" for the Preview button: show the body rendered, save nothing.
     #[field(default = String::new())]
     action: String,
+    /// Comma-separated (`tags::parse_tags`).
+    #[field(default = String::new())]
+    tags: String,
 }
 
 #[derive(Serialize, Default)]
@@ -56,6 +61,7 @@ struct PostValues {
     publish: bool,
     publish_at: String,
     excerpt: String,
+    tags: String,
 }
 
 /// A post form that passed its checks.
@@ -65,6 +71,7 @@ struct Checked<'a> {
     excerpt: &'a str,
     /// The time typed, in UTC.
     publish_at: Option<OffsetDateTime>,
+    tags: Vec<NewTag>,
 }
 
 /// "3 Dec 2026, 14:30 CET": a time as clocks in the site's zone show it.
@@ -115,8 +122,8 @@ fn parse_local(value: &str, tz: Tz) -> std::result::Result<Option<OffsetDateTime
 }
 
 impl PostForm {
-    /// The trimmed title, the body, the excerpt field and the publication time typed
-    /// (read in `tz`), or the problems by field.
+    /// The trimmed title, the body, the excerpt field, the publication time typed (read
+    /// in `tz`) and the tags, or the problems by field.
     fn check(&self, tz: Tz) -> std::result::Result<Checked<'_>, FieldErrors> {
         let mut errors = FieldErrors::new();
         let title = self.title.trim();
@@ -150,12 +157,17 @@ impl PostForm {
                 None
             }
         };
+        let tags = parse_tags(&self.tags).unwrap_or_else(|problems| {
+            errors.insert("tags", problems);
+            Vec::new()
+        });
         if errors.is_empty() {
             Ok(Checked {
                 title: title.to_string(),
                 body: &self.body,
                 excerpt: self.excerpt.trim(),
                 publish_at,
+                tags,
             })
         } else {
             Err(errors)
@@ -169,15 +181,17 @@ impl PostForm {
             publish: self.publish,
             publish_at: self.publish_at.clone(),
             excerpt: self.excerpt.clone(),
+            tags: self.tags.clone(),
         }
     }
 }
 
-/// A post's HTML and its excerpt's ("" when there is none), rendered together through
-/// the bounded renderer; a refusal comes with the field it concerns.
+/// A post's body rendered (HTML and its text) and its excerpt's HTML ("" when there is
+/// none), rendered together through the bounded renderer; a refusal comes with the field
+/// it concerns.
 async fn render_both(
     checked: &Checked<'_>,
-) -> std::result::Result<(String, String), (&'static str, RenderError)> {
+) -> std::result::Result<(Rendered, String), (&'static str, RenderError)> {
     let source = excerpt_source(checked.body, checked.excerpt);
     let excerpt_field = if has_more_marker(checked.body) || checked.excerpt.is_empty() {
         "body"
@@ -192,10 +206,12 @@ async fn render_both(
     let mut rendered = render_all(sources)
         .await
         .map_err(|(i, e)| (if i == 0 { "body" } else { excerpt_field }, e))?
-        .into_iter()
-        .map(|r| r.html);
-    let body = rendered.next().unwrap_or_default();
-    Ok((body, rendered.next().unwrap_or_default()))
+        .into_iter();
+    let body = rendered.next().unwrap_or(Rendered {
+        html: String::new(),
+        text: String::new(),
+    });
+    Ok((body, rendered.next().map(|r| r.html).unwrap_or_default()))
 }
 
 /// The fields' messages for a refused render.
@@ -340,7 +356,7 @@ async fn create_post(
             return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
     };
-    let (html, excerpt_html) = match render_both(&checked).await {
+    let (body, excerpt_html) = match render_both(&checked).await {
         Ok(ok) => ok,
         Err((field, e)) => {
             let errors = render_errors(field, &e);
@@ -353,7 +369,8 @@ async fn create_post(
         author_id: user.user.id,
         title: &checked.title,
         body_md: checked.body,
-        body_html: &html,
+        body_html: &body.html,
+        body_text: &body.text,
         excerpt_md: checked.excerpt,
         excerpt_html: &excerpt_html,
         published: form.publish,
@@ -361,6 +378,7 @@ async fn create_post(
         now,
     };
     let slug = posts::insert(&db.0, &new, &slug_for(&checked.title)).await?;
+    tags::set_for_slug(&db.0, &slug, &checked.tags, now).await?;
     let msg = match checked.publish_at {
         Some(at) if form.publish && at > now => {
             format!("Scheduled for {}.", zoned_time(at, tz))
@@ -424,6 +442,7 @@ async fn edit_form(
         body: post.body_md,
         publish: post.published,
         excerpt: post.excerpt_md,
+        tags: tags_field(&tags::of_post(&db.0, post.id).await?),
     };
     Ok(Template::render(
         "edit.html",
@@ -480,7 +499,7 @@ async fn update_post(
             return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
     };
-    let (html, excerpt_html) = match render_both(&checked).await {
+    let (body, excerpt_html) = match render_both(&checked).await {
         Ok(ok) => ok,
         Err((field, e)) => {
             let page = page_with(frame, render_errors(field, &e));
@@ -502,7 +521,8 @@ async fn update_post(
     let update = PostUpdate {
         title: &checked.title,
         body_md: checked.body,
-        body_html: &html,
+        body_html: &body.html,
+        body_text: &body.text,
         excerpt_md: checked.excerpt,
         excerpt_html: &excerpt_html,
         published: form.publish,
@@ -510,6 +530,7 @@ async fn update_post(
         now,
     };
     posts::update(&db.0, post.id, &update).await?;
+    tags::set_for_post(&db.0, post.id, &checked.tags, now).await?;
     Ok(Reply::Flash(Flash::success(
         Redirect::to(uri!(super::public::show_post(post.slug.as_str()))),
         "Saved.",

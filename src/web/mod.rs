@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod assets;
+pub mod authors;
 pub mod catchers;
 pub mod dashboard;
 pub mod headers;
@@ -12,6 +13,9 @@ pub mod oidc;
 pub mod paths;
 pub mod preview;
 pub mod public;
+pub mod search;
+pub mod seo;
+pub mod tags;
 
 use rocket::http::Status;
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
@@ -35,6 +39,10 @@ pub fn routes() -> Vec<Route> {
     routes.extend(account::routes());
     routes.extend(assets::routes());
     routes.extend(preview::routes());
+    routes.extend(tags::routes());
+    routes.extend(authors::routes());
+    routes.extend(search::routes());
+    routes.extend(seo::routes());
     routes
 }
 
@@ -72,6 +80,8 @@ pub struct Frame {
     /// Set when the page has forms (always for a logged-in user: the nav's logout).
     pub csrf_token: Option<String>,
     pub signup_open: bool,
+    /// The head's canonical link, description and share-card tags.
+    pub meta: seo::PageMeta,
 }
 
 impl Frame {
@@ -107,7 +117,9 @@ impl Frame {
             Some(_) => Some(csrf::token(req).await.0),
             None => None,
         };
+        let meta = seo::PageMeta::of(req);
         Frame {
+            meta,
             site_title: config.map_or_else(|| "quire".into(), |c| c.site.title.clone()),
             csrf_token,
             user: user.map(|u| UserView {
@@ -187,6 +199,7 @@ pub(crate) mod testing {
             flash: None,
             csrf_token: Some("token".into()),
             signup_open: true,
+            meta: super::seo::PageMeta::plain("http://localhost:8000/", "quire", "About quire."),
         }
     }
 

@@ -3,19 +3,20 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use atom_syndication::{Content, Entry, Feed, Link, Person, Text};
+use atom_syndication::{Category, Content, Entry, Feed, Link, Person, Text};
 use rocket::http::{ContentType, Header, Status};
 use rocket::request::{FromRequest, Outcome, Request};
-use rocket::{get, routes, Responder, Route, State};
+use rocket::{get, routes, uri, Responder, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::tags::TagView;
 use super::{human_date, iso_time, Frame};
 use crate::auth::guards::CurrentUser;
 use crate::config::Config;
 use crate::db::posts::{self, Cursor, PostSummary};
-use crate::db::{current_time, Db};
+use crate::db::{current_time, tags, Db};
 use crate::error::{Error, Result};
 
 pub const PAGE_SIZE: i64 = 20;
@@ -33,12 +34,16 @@ pub struct ListItem {
     pub slug: String,
     pub title: String,
     pub author_name: String,
+    /// "" while the author has no handle (no link then).
+    pub author_handle: String,
     pub date: String,
     pub date_iso: String,
     pub published: bool,
     /// Sanitized by `render::render_post` when the post was saved; "" when it has none
     /// or the listing did not select it.
     pub excerpt_html: String,
+    /// Filled by `list_items`.
+    pub tags: Vec<TagView>,
 }
 
 impl From<&PostSummary> for ListItem {
@@ -48,10 +53,60 @@ impl From<&PostSummary> for ListItem {
             slug: p.slug.clone(),
             title: p.title.clone(),
             author_name: p.author_name.clone(),
+            author_handle: p.author_handle.clone(),
             date: human_date(ts),
             date_iso: iso_time(ts),
             published: p.published,
             excerpt_html: p.excerpt_html.clone().unwrap_or_default(),
+            tags: Vec::new(),
+        }
+    }
+}
+
+/// A listing's rows as pages show them, each with its tags.
+pub async fn list_items(db: &sqlx::AnyPool, rows: &[PostSummary]) -> Result<Vec<ListItem>> {
+    let ids: Vec<_> = rows.iter().map(|p| p.id).collect();
+    let mut tags = tags::of_posts(db, &ids).await?;
+    Ok(rows
+        .iter()
+        .map(|p| ListItem {
+            tags: tags
+                .remove(&p.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(TagView::from)
+                .collect(),
+            ..ListItem::from(p)
+        })
+        .collect())
+}
+
+/// `?page=N` as a page number: 1 when absent, NotFound outside 1..=MAX_PAGE.
+pub fn page_number(page: Option<i64>) -> Result<i64> {
+    let page = page.unwrap_or(1);
+    if !(1..=MAX_PAGE).contains(&page) {
+        return Err(Error::NotFound);
+    }
+    Ok(page)
+}
+
+/// The newer/older links of a listing page (`?page=N`).
+#[derive(Serialize)]
+pub struct Paging {
+    pub page: i64,
+    pub prev_page: Option<i64>,
+    pub next_page: Option<i64>,
+}
+
+impl Paging {
+    /// For page `page` of a listing read with one row past `PAGE_SIZE`, which this drops.
+    pub fn new(page: i64, rows: &mut Vec<PostSummary>) -> Paging {
+        let has_next = rows.len() as i64 > PAGE_SIZE;
+        rows.truncate(PAGE_SIZE as usize);
+        Paging {
+            page,
+            prev_page: (page > 1).then_some(page - 1),
+            next_page: has_next.then_some(page + 1),
         }
     }
 }
@@ -105,17 +160,14 @@ fn bad_cursor(frame: Frame) -> (Status, Template) {
 /// the cursor; deep pages cost more, as the rows before them are still walked).
 #[get("/?<page>", rank = 2)]
 async fn index(db: &Db, frame: Frame, page: Option<i64>) -> Result<(Status, Template)> {
-    let page = page.unwrap_or(1);
-    if !(1..=MAX_PAGE).contains(&page) {
-        return Err(Error::NotFound);
-    }
+    let page = page_number(page)?;
     let rows =
         posts::list_visible(&db.0, current_time(), PAGE_SIZE + 1, (page - 1) * PAGE_SIZE).await?;
     if page > 1 && rows.is_empty() {
         return Err(Error::NotFound);
     }
     let newer = (page > 1).then(|| format!("/?page={}", page - 1));
-    Ok(home_page(frame, page, rows, newer))
+    home_page(db, frame, page, rows, newer).await
 }
 
 /// Older posts: those after the post a `?before=<cursor>` names (what "Older posts"
@@ -135,26 +187,28 @@ async fn older(db: &Db, frame: Frame, before: &str) -> Result<(Status, Template)
         Some(c) => format!("/?before={c}"),
         None => home_path(),
     };
-    Ok(home_page(frame, 0, rows, Some(newer)))
+    home_page(db, frame, 0, rows, Some(newer)).await
 }
 
 /// A home page of `rows` (fetched one past the page, to know whether older ones follow).
-fn home_page(
+async fn home_page(
+    db: &Db,
     frame: Frame,
     page: i64,
-    rows: Vec<PostSummary>,
+    mut rows: Vec<PostSummary>,
     newer: Option<String>,
-) -> (Status, Template) {
+) -> Result<(Status, Template)> {
     let size = PAGE_SIZE as usize;
     let older = (rows.len() > size).then(|| format!("/?before={}", rows[size - 1].cursor()));
+    rows.truncate(size);
     let page = IndexPage {
         frame,
-        posts: rows.iter().take(size).map(ListItem::from).collect(),
+        posts: list_items(&db.0, &rows).await?,
         page,
         older: page != 1,
         pager: Pager { newer, older },
     };
-    (Status::Ok, Template::render("index.html", page))
+    Ok((Status::Ok, Template::render("index.html", page)))
 }
 
 #[derive(Serialize)]
@@ -163,6 +217,8 @@ struct PostPage {
     slug: String,
     title: String,
     author_name: String,
+    author_handle: String,
+    tags: Vec<TagView>,
     date: String,
     date_iso: String,
     /// Sanitized by `render::render_post` when the post was saved.
@@ -176,7 +232,7 @@ struct PostPage {
 #[get("/posts/<slug>")]
 async fn show_post(
     db: &Db,
-    frame: Frame,
+    mut frame: Frame,
     config: &State<Config>,
     user: Option<CurrentUser>,
     slug: &str,
@@ -191,10 +247,12 @@ async fn show_post(
     if !post.is_visible(now) && !is_author {
         return Err(Error::NotFound);
     }
+    frame.meta = frame.meta.for_post(db, &post).await?;
     let ts = post.shown_date();
     let scheduled_for = post
         .is_scheduled(now)
         .then(|| super::dashboard::zoned_time(ts, config.site.timezone));
+    let tags = tags::of_post(&db.0, post.id).await?;
     Ok(Template::render(
         "post.html",
         PostPage {
@@ -203,6 +261,8 @@ async fn show_post(
             slug: post.slug,
             title: post.title,
             author_name: post.author_name,
+            author_handle: post.author_handle,
+            tags: tags.into_iter().map(TagView::from).collect(),
             date: human_date(ts),
             date_iso: iso_time(ts),
             html: post.body_html,
@@ -294,7 +354,32 @@ impl<'r> FromRequest<'r> for BaseUrl {
 #[get("/feed.xml")]
 async fn feed(db: &Db, config: &State<Config>, base: BaseUrl) -> Result<AtomFeed> {
     let rows = posts::list_feed(&db.0, current_time(), PAGE_SIZE).await?;
-    let base = base.0;
+    let meta = FeedMeta {
+        title: config.site.title.clone(),
+        page_path: home_path(),
+        self_path: uri!(feed).to_string(),
+    };
+    atom_feed(&db.0, &base, meta, &rows).await
+}
+
+/// What tells one feed from another: its title, the page it follows and its own path.
+pub struct FeedMeta {
+    pub title: String,
+    pub page_path: String,
+    pub self_path: String,
+}
+
+/// `rows` (read with their HTML) as an Atom feed, each entry with its tags as categories
+/// and its excerpt (when it has one) as summary.
+pub async fn atom_feed(
+    db: &sqlx::AnyPool,
+    base: &BaseUrl,
+    meta: FeedMeta,
+    rows: &[PostSummary],
+) -> Result<AtomFeed> {
+    let base = &base.0;
+    let ids: Vec<_> = rows.iter().map(|p| p.id).collect();
+    let mut tags = tags::of_posts(db, &ids).await?;
     let updated = rows
         .iter()
         .map(|p| p.updated_at)
@@ -309,6 +394,16 @@ async fn feed(db: &Db, config: &State<Config>, base: BaseUrl) -> Result<AtomFeed
         .iter()
         .map(|p| {
             let url = format!("{base}/posts/{}", p.slug);
+            let categories = tags
+                .remove(&p.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| Category {
+                    term: t.slug,
+                    label: Some(t.name),
+                    ..Default::default()
+                })
+                .collect();
             Entry {
                 id: url.clone(),
                 title: Text::plain(p.title.clone()),
@@ -316,8 +411,11 @@ async fn feed(db: &Db, config: &State<Config>, base: BaseUrl) -> Result<AtomFeed
                 published: p.published_at.map(to_time),
                 authors: vec![Person {
                     name: p.author_name.clone(),
+                    uri: (!p.author_handle.is_empty())
+                        .then(|| format!("{base}/authors/{}", p.author_handle)),
                     ..Default::default()
                 }],
+                categories,
                 links: vec![Link {
                     href: url,
                     rel: "alternate".into(),
@@ -337,18 +435,19 @@ async fn feed(db: &Db, config: &State<Config>, base: BaseUrl) -> Result<AtomFeed
             }
         })
         .collect();
+    let page_url = format!("{base}{}", meta.page_path);
     let feed = Feed {
-        id: format!("{base}/"),
-        title: Text::plain(config.site.title.clone()),
+        id: page_url.clone(),
+        title: Text::plain(meta.title),
         updated: to_time(updated),
         links: vec![
             Link {
-                href: format!("{base}/"),
+                href: page_url,
                 rel: "alternate".into(),
                 ..Default::default()
             },
             Link {
-                href: format!("{base}/feed.xml"),
+                href: format!("{base}{}", meta.self_path),
                 rel: "self".into(),
                 ..Default::default()
             },
@@ -369,7 +468,7 @@ async fn feed(db: &Db, config: &State<Config>, base: BaseUrl) -> Result<AtomFeed
 const FEED_CACHE: &str = "public, max-age=300";
 
 #[derive(Responder)]
-struct AtomFeed {
+pub struct AtomFeed {
     body: (ContentType, String),
     cache: Header<'static>,
 }

@@ -63,3 +63,11 @@ pub fn field_errors(page: &str, field: &str) -> String {
         .map(|c| c[1].to_string())
         .unwrap_or_default()
 }
+
+/// The page's text as a reader sees it: tags removed, escapes undone, runs of whitespace
+/// one space ("By Ada" whether or not "Ada" is a link).
+pub fn visible_text(page: &str) -> String {
+    let tags = Regex::new(r"(?s)<[^>]*>").unwrap();
+    let text = unescape(&tags.replace_all(page, ""));
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

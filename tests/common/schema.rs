@@ -344,14 +344,15 @@ pub async fn excerpt_html(db: &impl Db, slug: &str) -> String {
 }
 
 /// The home page's query, as `src/db/posts.rs` runs it for page 1 (at "now" 2e9).
-pub const HOME_QUERY: &str = "SELECT p.id, p.slug, p.title, u.name AS author_name, p.published, \
-     p.published_at, p.updated_at, p.excerpt_html FROM posts p JOIN users u ON u.id = p.author_id \
+pub const HOME_QUERY: &str = "SELECT p.id, p.slug, p.title, u.name AS author_name, \
+     u.handle AS author_handle, p.published, p.published_at, p.updated_at, p.excerpt_html \
+     FROM posts p JOIN users u ON u.id = p.author_id \
      WHERE p.published = 1 AND p.published_at <= 2000000000 \
      ORDER BY p.published_at DESC, p.id DESC LIMIT 21 OFFSET 0";
 
 /// The query of a page of older posts (`?before=`), as `src/db/posts.rs` runs it.
 pub const OLDER_QUERY: &str = "SELECT p.id, p.slug, p.title, u.name AS author_name, \
-     p.published, p.published_at, p.updated_at, p.excerpt_html FROM posts p \
+     u.handle AS author_handle, p.published, p.published_at, p.updated_at, p.excerpt_html FROM posts p \
      JOIN users u ON u.id = p.author_id \
      WHERE p.published = 1 AND p.published_at <= 2000000000 \
      AND (p.published_at, p.id) < (1700360000, 100) \
@@ -673,4 +674,72 @@ pub async fn set_oidc_refresh_tokens(db: &impl Db, stored: &str) {
         .execute(&*db.pool().await)
         .await
         .expect("set refresh tokens");
+}
+
+// ---------------------------------------------------------------------------------------
+// Tags and handles (the tags and authors stories)
+
+/// Every tag as stored, (slug, name), by slug.
+pub async fn tag_rows(db: &impl Db) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT slug, name FROM tags ORDER BY slug")
+        .fetch_all(&*db.pool().await)
+        .await
+        .expect("tags")
+}
+
+/// How many links between posts and tags there are.
+pub async fn post_tag_count(db: &impl Db) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM post_tags")
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("count post_tags")
+}
+
+/// Tags every post with the tag `slug` (named `name`), as the form would.
+pub async fn tag_every_post(db: &impl Db, slug: &str, name: &str) {
+    let pool = db.pool().await;
+    sqlx::query("INSERT INTO tags (slug, name) VALUES ($1, $2)")
+        .bind(slug)
+        .bind(name)
+        .execute(&*pool)
+        .await
+        .expect("insert tag");
+    sqlx::query(
+        "INSERT INTO post_tags (post_id, tag_id, position) \
+         SELECT p.id, t.id, 0 FROM posts p, tags t WHERE t.slug = $1",
+    )
+    .bind(slug)
+    .execute(&*pool)
+    .await
+    .expect("link posts");
+}
+
+/// The handle of the account with this email ("" while it has none).
+pub async fn handle_of(db: &impl Db, email: &str) -> String {
+    sqlx::query_scalar("SELECT handle FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("a user with that email")
+}
+
+/// Takes the account's handle away, as for an account made before handles existed.
+pub async fn clear_handle(db: &impl Db, email: &str) {
+    sqlx::query("UPDATE users SET handle = '' WHERE email = $1")
+        .bind(email)
+        .execute(&*db.pool().await)
+        .await
+        .expect("clear handle");
+}
+
+/// Dates the giving up of `handle` `days` earlier than it happened.
+pub async fn age_released_handle(db: &impl Db, handle: &str, days: i64) {
+    let done =
+        sqlx::query("UPDATE handle_history SET released_at = released_at - $1 WHERE handle = $2")
+            .bind(days * 86_400)
+            .bind(handle)
+            .execute(&*db.pool().await)
+            .await
+            .expect("age handle");
+    assert_eq!(done.rows_affected(), 1, "{handle} was never given up");
 }

@@ -1,0 +1,108 @@
+//! What the sitemap lists: every public post's, tag page's and author page's address and
+//! last change. Public means [`posts::VISIBLE`](super::posts::VISIBLE) at the time given,
+//! so a scheduled post (and a tag or author page only it would open) joins when due.
+
+use sqlx::AnyPool;
+use time::OffsetDateTime;
+
+use super::posts::visible_at;
+use super::{from_unix, unix};
+
+/// A public page's path segment (a post's slug, a tag's slug, an author's handle) and
+/// when it last changed: its newest public post's last edit for tag and author pages.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub slug: String,
+    pub updated_at: OffsetDateTime,
+}
+
+/// Which pages a sitemap source lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Posts,
+    Tags,
+    Authors,
+}
+
+impl Kind {
+    /// The rows (path segment, last change) of this kind's pages, from `posts p` where
+    /// `VISIBLE` is `$1`, grouped per page.
+    fn select(self) -> String {
+        let visible = visible_at(1);
+        match self {
+            Kind::Posts => format!(
+                "SELECT p.slug AS seg, p.updated_at AS changed, p.id AS ord FROM posts p \
+                 WHERE {visible}"
+            ),
+            Kind::Tags => format!(
+                "SELECT t.slug AS seg, MAX(p.updated_at) AS changed, t.id AS ord FROM tags t \
+                 JOIN post_tags pt ON pt.tag_id = t.id JOIN posts p ON p.id = pt.post_id \
+                 WHERE {visible} GROUP BY t.id, t.slug"
+            ),
+            Kind::Authors => format!(
+                "SELECT u.handle AS seg, MAX(p.updated_at) AS changed, u.id AS ord FROM users u \
+                 JOIN posts p ON p.author_id = u.id WHERE {visible} AND u.handle <> '' \
+                 GROUP BY u.id, u.handle"
+            ),
+        }
+    }
+}
+
+/// How many pages of this kind are public at `now`.
+pub async fn count(db: &AnyPool, kind: Kind, now: OffsetDateTime) -> sqlx::Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM ({}) s", kind.select()))
+        .bind(unix(now))
+        .fetch_one(db)
+        .await?;
+    Ok(n)
+}
+
+/// How many posts are public at `now`.
+pub async fn count_visible(db: &AnyPool, now: OffsetDateTime) -> sqlx::Result<i64> {
+    count(db, Kind::Posts, now).await
+}
+
+/// When a post public at `now` last changed; None when there is none.
+pub async fn last_change(
+    db: &AnyPool,
+    now: OffsetDateTime,
+) -> sqlx::Result<Option<OffsetDateTime>> {
+    let (t,): (i64,) = sqlx::query_as(&format!(
+        "SELECT COALESCE(MAX(p.updated_at), 0) FROM posts p WHERE {}",
+        visible_at(1)
+    ))
+    .bind(unix(now))
+    .fetch_one(db)
+    .await?;
+    match t {
+        0 => Ok(None),
+        t => from_unix(t, "updated_at").map(Some),
+    }
+}
+
+/// Public pages of this kind in a stable order (oldest first), `limit` from `offset`.
+pub async fn list(
+    db: &AnyPool,
+    kind: Kind,
+    now: OffsetDateTime,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<Entry>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+        "SELECT s.seg, s.changed FROM ({}) s ORDER BY s.ord LIMIT $2 OFFSET $3",
+        kind.select()
+    ))
+    .bind(unix(now))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|(slug, t)| {
+            Ok(Entry {
+                slug,
+                updated_at: from_unix(t, "updated_at")?,
+            })
+        })
+        .collect()
+}
