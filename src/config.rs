@@ -32,6 +32,31 @@ pub struct Config {
     /// ignored, so nobody can dodge throttling by sending them.
     #[serde(with = "networks")]
     pub trusted_proxies: Vec<IpNet>,
+    /// `[mail]`: how quire sends mail (password reset, notices). None: no mail, and the
+    /// pages that would send some say to contact the administrator instead.
+    pub mail: Option<MailConfig>,
+    /// `[media]`: limits on uploaded images.
+    pub media: MediaConfig,
+}
+
+/// `[media]`: what an upload may be. Both bounds are checked before any pixel is decoded.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MediaConfig {
+    /// Largest file accepted, in bytes (default 20 MiB); the upload form's request limits
+    /// follow it.
+    pub max_bytes: u64,
+    /// Most pixels (width x height) an image may declare (default 50 million).
+    pub max_pixels: u64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            max_bytes: 20 << 20,
+            max_pixels: 50_000_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -62,6 +87,9 @@ pub struct AuthConfig {
     pub providers: Vec<ProviderId>,
     /// Whether anyone may create a local account at /signup.
     pub signup: bool,
+    /// Whether a new local account (and a changed email) must be confirmed by a mailed
+    /// link before it counts; needs `[mail]`.
+    pub verify_email: bool,
     pub password_min_length: usize,
     pub argon2: Argon2Config,
     /// How many password hashes may run at once (each takes `memory_kib` of memory).
@@ -76,6 +104,26 @@ pub struct AuthConfig {
     pub remember_days: i64,
     /// The OpenID provider, required when `providers` names "oidc".
     pub oidc: Option<OidcConfig>,
+    /// `[auth.mfa]`: second factors.
+    pub mfa: MfaConfig,
+}
+
+/// `[auth.mfa]`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MfaConfig {
+    /// Which local accounts must have a second factor before they get a session.
+    pub require: MfaRequire,
+}
+
+/// `auth.mfa.require`: "none" (the default), "admins" or "all".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MfaRequire {
+    #[default]
+    None,
+    Admins,
+    All,
 }
 
 impl AuthConfig {
@@ -120,6 +168,13 @@ pub struct OidcConfig {
     /// How often an OIDC session's claims are checked again at the provider; a session
     /// that cannot be checked ends after this long.
     pub recheck_minutes: i64,
+    /// RFC 8176 values the ID token's `amr` must all carry (e.g. ["mfa"]); empty: none.
+    pub require_amr: Vec<String>,
+    /// The same for accounts that are admins after this login's group evaluation; in
+    /// place of `require_amr` for them (defaults to it).
+    pub admin_require_amr: Vec<String>,
+    /// Sent as `acr_values` in the authorization request (in order of preference).
+    pub acr_values: Vec<String>,
 }
 
 /// `[auth.oidc]` as written, before parsing.
@@ -148,6 +203,12 @@ struct RawOidcConfig {
     id_token_signing_alg: String,
     #[serde(default = "default_recheck_minutes")]
     recheck_minutes: i64,
+    #[serde(default)]
+    require_amr: Vec<String>,
+    #[serde(default)]
+    admin_require_amr: Option<Vec<String>>,
+    #[serde(default)]
+    acr_values: Vec<String>,
 }
 
 fn default_scopes() -> Vec<String> {
@@ -352,6 +413,31 @@ impl TryFrom<RawOidcConfig> for OidcConfig {
         if raw.recheck_minutes <= 0 {
             return Err("auth.oidc.recheck_minutes: must be positive".into());
         }
+        let admin_require_amr = raw
+            .admin_require_amr
+            .unwrap_or_else(|| raw.require_amr.clone());
+        for (key, list) in [
+            ("require_amr", &raw.require_amr),
+            ("admin_require_amr", &admin_require_amr),
+            ("acr_values", &raw.acr_values),
+        ] {
+            // Both travel as space-separated lists (acr_values, the stored amr).
+            if let Some(bad) = list
+                .iter()
+                .find(|v| v.is_empty() || !v.bytes().all(|b| b.is_ascii_graphic()))
+            {
+                return Err(format!(
+                    "auth.oidc.{key}: {bad:?} is not a value (no spaces, printable ASCII)"
+                ));
+            }
+        }
+        if admin_require_amr.is_empty() && !raw.require_amr.is_empty() {
+            return Err(
+                "auth.oidc.admin_require_amr: empty while require_amr is set, which would ask \
+                 less of admins than of authors; leave it out to use require_amr"
+                    .into(),
+            );
+        }
         Ok(OidcConfig {
             issuer: Issuer {
                 url: issuer,
@@ -369,6 +455,9 @@ impl TryFrom<RawOidcConfig> for OidcConfig {
             post_logout_redirect_url,
             id_token_signing_alg,
             recheck_minutes: raw.recheck_minutes,
+            require_amr: raw.require_amr,
+            admin_require_amr,
+            acr_values: raw.acr_values,
         })
     }
 }
@@ -389,6 +478,9 @@ impl From<OidcConfig> for RawOidcConfig {
             post_logout_redirect_url: c.post_logout_redirect_url.map(Into::into),
             id_token_signing_alg: c.id_token_signing_alg.as_str().into(),
             recheck_minutes: c.recheck_minutes,
+            require_amr: c.require_amr,
+            admin_require_amr: Some(c.admin_require_amr),
+            acr_values: c.acr_values,
         }
     }
 }
@@ -411,9 +503,61 @@ impl OidcConfig {
             .unwrap_or_else(|| self.site_url(crate::web::paths::HOME))
     }
 
+    /// The `amr` values an ID token must all carry: `admin_require_amr` for someone who
+    /// is an admin after this login, `require_amr` otherwise. Empty: no requirement.
+    pub fn required_amr(&self, is_admin: bool) -> &[String] {
+        if is_admin {
+            &self.admin_require_amr
+        } else {
+            &self.require_amr
+        }
+    }
+
+    /// Whether a login must carry some `amr` (for anyone).
+    pub fn requires_amr(&self) -> bool {
+        !self.require_amr.is_empty() || !self.admin_require_amr.is_empty()
+    }
+
     /// The back-channel logout URI to register at the provider.
     pub fn backchannel_logout_url(&self) -> Url {
         self.site_url(crate::web::paths::OIDC_BACKCHANNEL_LOGOUT)
+    }
+}
+
+/// The authentication method reference values RFC 8176 registers.
+pub const RFC8176_AMR: [&str; 20] = [
+    "face", "fpt", "geo", "hwk", "iris", "kba", "mca", "mfa", "otp", "pin", "pwd", "rba", "retina",
+    "sc", "sms", "swk", "tel", "user", "vbm", "wia",
+];
+
+impl AuthConfig {
+    /// What is allowed but probably not meant, one sentence each, for the launch log
+    /// and `quire doctor`.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let Some(oidc) = self.active_oidc() else {
+            return out;
+        };
+        for (key, list) in [
+            ("require_amr", &oidc.require_amr),
+            ("admin_require_amr", &oidc.admin_require_amr),
+        ] {
+            for v in list.iter().filter(|v| !RFC8176_AMR.contains(&v.as_str())) {
+                out.push(format!(
+                    "auth.oidc.{key}: {v:?} is not an RFC 8176 value; it is required as \
+                     written (providers may use their own), but if it is a typo no login \
+                     through the provider will succeed"
+                ));
+            }
+        }
+        if self.mfa.require != MfaRequire::None && !oidc.requires_amr() {
+            out.push(
+                "auth.mfa.require does not apply to logins through the OpenID provider: \
+                 set auth.oidc.require_amr (e.g. [\"mfa\"]) to require its second factor"
+                    .into(),
+            );
+        }
+        out
     }
 }
 
@@ -423,6 +567,206 @@ fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
+    }
+}
+
+/// `[mail]`, parsed once at launch: the server as a typed endpoint, the sender as a
+/// mailbox, the password unprintable. A value that does not parse refuses the
+/// configuration with a message naming its key.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(try_from = "RawMailConfig", into = "RawMailConfig")]
+pub struct MailConfig {
+    pub server: SmtpServer,
+    /// The sender of every mail ("Blog <blog@example.com>").
+    pub from: lettre::message::Mailbox,
+    /// Login at the server, when it asks for one.
+    pub credentials: Option<SmtpCredentials>,
+    /// PEM file of extra certificate authorities trusted for the server's certificate
+    /// (beside Mozilla's roots), for a relay with a private or self-signed certificate.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// The first wait before a failed delivery is tried again; it doubles with each
+    /// further failure, up to an hour.
+    pub retry_seconds: u64,
+    /// How often each instance looks for queued mail that another instance queued.
+    pub poll_seconds: u64,
+}
+
+/// Where mail goes and how the connection is protected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpServer {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// `smtp://`: no encryption; only to a relay on this machine.
+    Plain,
+    /// `smtp://...?tls=starttls`: upgraded with STARTTLS, certificate checked.
+    StartTls,
+    /// `smtps://`: TLS from the first byte, certificate checked.
+    Tls,
+}
+
+/// The SMTP login. Debug prints the user but never the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpCredentials {
+    pub user: String,
+    password: ClientSecret,
+}
+
+impl SmtpCredentials {
+    pub fn password(&self) -> &str {
+        self.password.expose()
+    }
+}
+
+impl std::fmt::Debug for SmtpCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpCredentials")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `[mail]` as written.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+struct RawMailConfig {
+    smtp_url: String,
+    from: String,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    ca_file: Option<String>,
+    #[serde(default = "default_retry_seconds")]
+    retry_seconds: u64,
+    #[serde(default = "default_poll_seconds")]
+    poll_seconds: u64,
+}
+
+fn default_retry_seconds() -> u64 {
+    30
+}
+fn default_poll_seconds() -> u64 {
+    10
+}
+
+impl TryFrom<RawMailConfig> for MailConfig {
+    type Error = String;
+
+    fn try_from(raw: RawMailConfig) -> Result<MailConfig, String> {
+        let url = Url::parse(raw.smtp_url.trim()).map_err(|e| {
+            format!(
+                "mail.smtp_url: not a URL ({e}): {:?} (write smtp://host:port, \
+                 smtp://host:port?tls=starttls or smtps://host:port)",
+                raw.smtp_url
+            )
+        })?;
+        let tls = url
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.to_string());
+        let security = match (url.scheme(), tls.as_deref()) {
+            ("smtp", None) => SmtpSecurity::Plain,
+            ("smtp", Some("starttls")) => SmtpSecurity::StartTls,
+            ("smtps", None | Some("tls")) => SmtpSecurity::Tls,
+            (scheme, tls) => {
+                return Err(format!(
+                    "mail.smtp_url: {scheme}:// with tls={tls:?} is not one of smtp://, \
+                     smtp://...?tls=starttls, smtps://"
+                ))
+            }
+        };
+        // smtp:// is not a scheme the URL standard knows, so its host stays text.
+        let host = match url.host_str() {
+            Some(h) if !h.is_empty() => h.trim_start_matches('[').trim_end_matches(']'),
+            _ => return Err("mail.smtp_url: names no host".into()),
+        }
+        .to_ascii_lowercase();
+        let loopback =
+            host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if security == SmtpSecurity::Plain && !loopback {
+            return Err(format!(
+                "mail.smtp_url: plain smtp:// only to a relay on this machine (localhost); \
+                 for {host} use smtp://{host}?tls=starttls or smtps://{host}"
+            ));
+        }
+        let port = url.port().unwrap_or(match security {
+            SmtpSecurity::Plain => 25,
+            SmtpSecurity::StartTls => 587,
+            SmtpSecurity::Tls => 465,
+        });
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+                .next()
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default()
+        };
+        let user = raw
+            .user
+            .filter(|u| !u.is_empty())
+            .or_else(|| (!url.username().is_empty()).then(|| decode(url.username())));
+        let password = raw
+            .password
+            .filter(|p| !p.is_empty())
+            .or_else(|| url.password().map(decode));
+        let credentials = match (user, password) {
+            (Some(user), Some(password)) => Some(SmtpCredentials {
+                user,
+                password: ClientSecret::new(password),
+            }),
+            (None, None) => None,
+            _ => return Err("mail.user and mail.password: set both or neither".into()),
+        };
+        let from: lettre::message::Mailbox = raw.from.trim().parse().map_err(|e| {
+            format!(
+                "mail.from: not a mail address ({e}): {:?} (write \"Blog <blog@example.com>\")",
+                raw.from
+            )
+        })?;
+        let ca_file = raw
+            .ca_file
+            .filter(|p| !p.trim().is_empty())
+            .map(std::path::PathBuf::from);
+        if raw.retry_seconds == 0 || raw.poll_seconds == 0 {
+            return Err("mail.retry_seconds and mail.poll_seconds: must be positive".into());
+        }
+        Ok(MailConfig {
+            server: SmtpServer {
+                host,
+                port,
+                security,
+            },
+            from,
+            credentials,
+            ca_file,
+            retry_seconds: raw.retry_seconds,
+            poll_seconds: raw.poll_seconds,
+        })
+    }
+}
+
+impl From<MailConfig> for RawMailConfig {
+    fn from(c: MailConfig) -> RawMailConfig {
+        let s = &c.server;
+        let smtp_url = match s.security {
+            SmtpSecurity::Plain => format!("smtp://{}:{}", s.host, s.port),
+            SmtpSecurity::StartTls => format!("smtp://{}:{}?tls=starttls", s.host, s.port),
+            SmtpSecurity::Tls => format!("smtps://{}:{}", s.host, s.port),
+        };
+        RawMailConfig {
+            smtp_url,
+            from: c.from.to_string(),
+            user: c.credentials.as_ref().map(|c| c.user.clone()),
+            password: c.credentials.as_ref().map(|c| c.password().to_string()),
+            ca_file: c.ca_file.map(|p| p.display().to_string()),
+            retry_seconds: c.retry_seconds,
+            poll_seconds: c.poll_seconds,
+        }
     }
 }
 
@@ -462,6 +806,7 @@ impl Default for AuthConfig {
         AuthConfig {
             providers: vec![ProviderId::Local],
             signup: true,
+            verify_email: false,
             password_min_length: 15,
             argon2: Argon2Config::default(),
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -470,6 +815,7 @@ impl Default for AuthConfig {
             remember_idle_days: 14,
             remember_days: 30,
             oidc: None,
+            mfa: MfaConfig::default(),
         }
     }
 }
@@ -485,6 +831,15 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), String> {
+        if self.mail.is_some() && self.site.url.is_none() {
+            return Err("site.url: required when [mail] is set: mailed links are absolute".into());
+        }
+        if self.media.max_bytes == 0 || self.media.max_bytes > 1 << 30 {
+            return Err("media.max_bytes: must be from 1 to 1073741824 (1 GiB)".into());
+        }
+        if self.media.max_pixels == 0 || self.media.max_pixels > 268_435_456 {
+            return Err("media.max_pixels: must be from 1 to 268435456 (16384 x 16384)".into());
+        }
         if !(1..=SITEMAP_MAX_URLS).contains(&self.site.sitemap_max_urls) {
             return Err(format!(
                 "site.sitemap_max_urls: must be from 1 to {SITEMAP_MAX_URLS}, got {}",
@@ -492,6 +847,13 @@ impl Config {
             ));
         }
         let a = &self.auth;
+        if a.verify_email && self.mail.is_none() {
+            return Err(
+                "auth.verify_email: needs [mail] (mail.smtp_url and mail.from) to send \
+                 the confirmation links; configure mail or set verify_email = false"
+                    .into(),
+            );
+        }
         if a.providers.is_empty() {
             return Err("auth.providers: name at least one of \"local\", \"oidc\"".into());
         }
@@ -686,6 +1048,98 @@ mod tests {
             .is_none());
         let err = parse("site.url", "blog.example.com").unwrap_err();
         assert!(err.contains("site.url"), "{err}");
+    }
+
+    fn mail(url: &str) -> Result<MailConfig, String> {
+        Config::from_figment(
+            &defaults()
+                .merge(("site.url", "https://blog.example.com"))
+                .merge(("mail.smtp_url", url))
+                .merge(("mail.from", "Blog <blog@example.com>")),
+        )
+        .map(|c| c.mail.expect("[mail] is set"))
+    }
+
+    #[test]
+    fn smtp_urls_name_the_connection_security_and_default_ports() {
+        let m = mail("smtp://127.0.0.1:2525").unwrap();
+        assert_eq!(m.server.security, SmtpSecurity::Plain);
+        assert_eq!((m.server.host.as_str(), m.server.port), ("127.0.0.1", 2525));
+        let m = mail("smtp://mail.example.com?tls=starttls").unwrap();
+        assert_eq!(m.server.security, SmtpSecurity::StartTls);
+        assert_eq!(m.server.port, 587);
+        let m = mail("smtps://u%40x:p%2Bq+r@mail.example.com").unwrap();
+        assert_eq!((m.server.security, m.server.port), (SmtpSecurity::Tls, 465));
+        let creds = m.credentials.unwrap();
+        assert_eq!((creds.user.as_str(), creds.password()), ("u@x", "p+q+r"));
+        assert!(!format!("{creds:?}").contains("p+q"));
+        assert!(mail("smtp://localhost").is_ok());
+        for bad in [
+            "smtp://mail.example.com",
+            "http://x",
+            "smtp://x?tls=maybe",
+            "nope",
+        ] {
+            let err = mail(bad).unwrap_err();
+            assert!(err.contains("mail.smtp_url"), "{bad}: {err}");
+        }
+        assert!(Config::from_figment(&defaults()).unwrap().mail.is_none());
+    }
+
+    fn oidc(extra: &[(&str, Vec<&str>)]) -> Result<Config, String> {
+        let mut f = defaults()
+            .merge(("auth.providers", ["oidc"]))
+            .merge(("auth.oidc.issuer", "https://idp.example.com"))
+            .merge(("auth.oidc.client_id", "c"))
+            .merge(("auth.oidc.client_secret", "s"))
+            .merge((
+                "auth.oidc.redirect_url",
+                "https://blog.example.com/oidc/callback",
+            ));
+        for (k, v) in extra {
+            f = f.merge((*k, v.clone()));
+        }
+        Config::from_figment(&f)
+    }
+
+    #[test]
+    fn admins_default_to_require_amr_and_unregistered_values_are_warned_of() {
+        let c = oidc(&[("auth.oidc.require_amr", vec!["mfa"])]).unwrap();
+        let o = c.auth.active_oidc().unwrap();
+        assert_eq!(o.required_amr(true), ["mfa".to_string()]);
+        assert!(c.auth.warnings().is_empty(), "{:?}", c.auth.warnings());
+        let c = oidc(&[
+            ("auth.oidc.require_amr", vec!["mfa"]),
+            ("auth.oidc.admin_require_amr", vec!["hwk", "ngcmfa"]),
+        ])
+        .unwrap();
+        let o = c.auth.active_oidc().unwrap();
+        assert_eq!(o.required_amr(false), ["mfa".to_string()]);
+        assert_eq!(o.required_amr(true).len(), 2);
+        let warnings = c.auth.warnings();
+        assert!(
+            warnings.len() == 1 && warnings[0].contains("\"ngcmfa\""),
+            "{warnings:?}"
+        );
+        let none = oidc(&[]).unwrap();
+        assert!(!none.auth.active_oidc().unwrap().requires_amr());
+        let err = oidc(&[("auth.oidc.acr_values", vec!["a b"])]).unwrap_err();
+        assert!(err.contains("auth.oidc.acr_values"), "{err}");
+    }
+
+    #[test]
+    fn media_limits_have_safe_defaults_and_bounds() {
+        let config = Config::from_figment(&defaults()).unwrap();
+        assert_eq!(config.media.max_bytes, 20 << 20);
+        assert_eq!(config.media.max_pixels, 50_000_000);
+        assert_eq!(
+            parse("media.max_bytes", 1024).unwrap().media.max_bytes,
+            1024
+        );
+        for (key, bad) in [("media.max_bytes", 0u64), ("media.max_pixels", 1 << 40)] {
+            let err = parse(key, bad).unwrap_err();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]

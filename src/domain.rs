@@ -126,6 +126,71 @@ impl From<ProviderId> for &'static str {
     }
 }
 
+/// How a session was made: the proofs its login took. Recorded with each session and
+/// shown on the account page; later ways (passkeys) are further variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "&'static str")]
+pub enum AuthMethod {
+    /// A password alone.
+    Password,
+    /// A password, then a code from an authenticator app.
+    PasswordTotp,
+    /// A password, then a recovery code.
+    RecoveryCode,
+    /// An OpenID provider vouched.
+    Oidc,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 4] = [
+        AuthMethod::Password,
+        AuthMethod::PasswordTotp,
+        AuthMethod::RecoveryCode,
+        AuthMethod::Oidc,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Password => "password",
+            AuthMethod::PasswordTotp => "password+totp",
+            AuthMethod::RecoveryCode => "recovery-code",
+            AuthMethod::Oidc => "oidc",
+        }
+    }
+
+    /// How the account page says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AuthMethod::Password => "password",
+            AuthMethod::PasswordTotp => "password and authenticator app",
+            AuthMethod::RecoveryCode => "password and recovery code",
+            AuthMethod::Oidc => "single sign-on",
+        }
+    }
+
+    /// Whether the login took a second factor here.
+    pub fn has_second_factor(self) -> bool {
+        matches!(self, AuthMethod::PasswordTotp | AuthMethod::RecoveryCode)
+    }
+}
+
+impl FromStr for AuthMethod {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        AuthMethod::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| format!("unknown login method {s:?}"))
+    }
+}
+
+impl From<AuthMethod> for &'static str {
+    fn from(m: AuthMethod) -> &'static str {
+        m.as_str()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +206,14 @@ mod tests {
             "{err}"
         );
         assert!("Local".parse::<ProviderId>().is_err());
+    }
+
+    #[test]
+    fn login_methods_round_trip() {
+        for m in AuthMethod::ALL {
+            assert_eq!(m.as_str().parse::<AuthMethod>(), Ok(m));
+        }
+        assert!("sms".parse::<AuthMethod>().is_err());
     }
 
     #[test]

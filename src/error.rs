@@ -18,6 +18,10 @@ pub enum Error {
     /// The database could not be reached (down, or every connection busy).
     #[error("database unavailable: {0}")]
     Unavailable(sqlx::Error),
+    /// The database's disk is full (SQLITE_FULL, PostgreSQL's disk_full): the write was
+    /// rolled back whole; reads still work, and writes do again once space is freed.
+    #[error("database storage full: {0}")]
+    StorageFull(sqlx::Error),
     #[error("database: {0}")]
     Database(sqlx::Error),
     #[error("{0}")]
@@ -33,6 +37,7 @@ impl Error {
             Error::Forbidden => Status::Forbidden,
             Error::BadInput(_) => Status::BadRequest,
             Error::Unavailable(_) => Status::ServiceUnavailable,
+            Error::StorageFull(_) => Status::InsufficientStorage,
             Error::Database(_) | Error::Internal(_) => Status::InternalServerError,
         }
     }
@@ -51,6 +56,7 @@ impl From<sqlx::Error> for Error {
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => Error::Unavailable(e),
             sqlx::Error::Database(ref db) if is_busy(db.as_ref()) => Error::Unavailable(e),
+            sqlx::Error::Database(ref db) if is_full(db.as_ref()) => Error::StorageFull(e),
             sqlx::Error::Database(ref db) if db.code().is_some_and(|c| c.starts_with("22")) => {
                 Error::BadInput(e)
             }
@@ -66,6 +72,12 @@ fn is_busy(e: &dyn sqlx::error::DatabaseError) -> bool {
         e.code().as_deref(),
         Some("5" | "6" | "57P01" | "57P02" | "57P03" | "08000" | "08003" | "08006")
     )
+}
+
+/// SQLite's SQLITE_FULL (13, also what it reports when a write meets ENOSPC) and
+/// PostgreSQL's disk_full (53100).
+pub fn is_full(e: &dyn sqlx::error::DatabaseError) -> bool {
+    matches!(e.code().as_deref(), Some("13" | "53100"))
 }
 
 impl<'r> Responder<'r, 'static> for Error {

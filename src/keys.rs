@@ -33,6 +33,10 @@ pub enum Purpose {
     LoginThrottle,
     /// The refresh and access tokens an OIDC provider gave, kept with the session.
     OidcTokens,
+    /// The bodies of queued mail (they may hold a reset link).
+    MailOutbox,
+    /// Authenticator-app (TOTP) secrets, enrolled or being set up.
+    TotpSecrets,
 }
 
 impl Purpose {
@@ -41,6 +45,8 @@ impl Purpose {
         match self {
             Purpose::LoginThrottle => "quire v1 keyed-hash login-throttle",
             Purpose::OidcTokens => "quire v1 secret-box oidc-tokens",
+            Purpose::MailOutbox => "quire v1 secret-box mail-outbox",
+            Purpose::TotpSecrets => "quire v1 secret-box totp-secrets",
         }
     }
 }

@@ -7,7 +7,11 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod excerpt;
+pub mod export;
+pub mod import;
 pub mod keys;
+pub mod mail;
+pub mod media;
 pub mod render;
 pub mod secret_key;
 pub mod text;
@@ -35,6 +39,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
     let override_dir: Option<PathBuf> = figment.extract_inner("template_dir").ok();
     // Client addresses come from the connection or a trusted proxy (`auth::Client`).
     let figment = figment.merge(("ip_header", false));
+    let figment = web::media::with_upload_limits(figment);
     rocket::custom(figment)
         .attach(AdHoc::try_on_ignite(
             "quire configuration",
@@ -42,7 +47,15 @@ pub fn build(figment: Figment) -> Rocket<Build> {
                 match configure(&rocket) {
                     Ok((config, providers)) => {
                         let csp = web::headers::Csp::for_config(&config);
-                        Ok(rocket.manage(config).manage(providers).manage(csp))
+                        let mfa = auth::mfa::Mfa::new(
+                            keys::Keys::from_figment(rocket.figment())
+                                .secret_box(keys::Purpose::TotpSecrets),
+                        );
+                        Ok(rocket
+                            .manage(config)
+                            .manage(providers)
+                            .manage(csp)
+                            .manage(mfa))
                     }
                     Err(e) => {
                         log::error!("{e}");
@@ -52,12 +65,16 @@ pub fn build(figment: Figment) -> Rocket<Build> {
             },
         ))
         .attach(Db::init())
+        .manage(db::Background::default())
+        .attach(mail::stage(override_dir.clone()))
         .attach(web::assets::private_template_dir())
         .attach(Template::try_custom(move |engines| {
             web::assets::register_templates(&mut engines.tera, override_dir.as_deref())
                 .map_err(Into::into)
         }))
         .attach(web::headers::SecurityHeaders)
+        .attach(web::http_cache::HttpCache)
+        .attach(web::page_cache::Stage)
         .attach(auth::client::UntrustedProxyWarning::default())
         .mount("/", web::routes())
         .register("/", web::catchers::catchers())
@@ -65,6 +82,9 @@ pub fn build(figment: Figment) -> Rocket<Build> {
 
 fn configure(rocket: &Rocket<Build>) -> Result<(Config, Providers), String> {
     let config = Config::from_figment(rocket.figment())?;
+    for warning in config.auth.warnings() {
+        log::warn!("{warning}");
+    }
     let a = config.auth.argon2;
     let owasp = config::Argon2Config::default();
     if a.memory_kib < owasp.memory_kib || a.iterations < owasp.iterations {

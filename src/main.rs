@@ -1,4 +1,5 @@
 use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -6,6 +7,8 @@ use quire::auth::local::{NewAccount, SetPasswordError, SignupError};
 use quire::auth::LocalProvider;
 use quire::config::{self, Config};
 use quire::db::{self, users, Pool};
+
+mod backup;
 
 #[derive(Parser)]
 #[command(name = "quire", version, about = "A self-hostable blog")]
@@ -24,8 +27,84 @@ enum Command {
     #[command(subcommand)]
     User(UserCommand),
     /// Check the OpenID Connect configuration against the live provider before anyone
-    /// logs in; prints what to register there. Exits 0 when login can work.
-    Doctor,
+    /// logs in (printing what to register there), and the mail settings by connecting to
+    /// the SMTP server. Exits 0 when both can work.
+    Doctor {
+        /// Also send one test message to this address (directly, not through the outbox).
+        #[arg(long, value_name = "EMAIL")]
+        send_test_to: Option<String>,
+    },
+    /// Write a consistent copy of the SQLite database to FILE while quire keeps serving
+    /// (uploads included: they live in the database). On PostgreSQL, prints the pg_dump
+    /// command to use instead.
+    Backup {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write every post (Markdown with front matter), the uploads' files and one JSON
+    /// document of the whole site (quire-export.json) into DIR, a new or empty folder.
+    Export {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Import posts from another engine's export, all or nothing; running it again adds
+    /// nothing. Never touches the network.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+/// The formats `quire import` reads, one subcommand each.
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Rebuild a site from a `quire export` folder, into a database without posts or
+    /// uploads; all or nothing, and a second run adds nothing.
+    Quire {
+        dir: PathBuf,
+        /// Check everything and say what would be imported, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// A WordPress export (WXR file, Tools → Export); images are taken from the
+    /// wp-content/uploads folder beside it, or --uploads DIR.
+    Wordpress {
+        #[command(flatten)]
+        args: ImportArgs,
+        /// The copy of wp-content/uploads to take images from.
+        #[arg(long, value_name = "DIR")]
+        uploads: Option<PathBuf>,
+    },
+    /// A Ghost JSON export (Settings → Labs → Export).
+    Ghost {
+        #[command(flatten)]
+        args: ImportArgs,
+    },
+    /// A WriteFreely JSON export (/me/export.json).
+    Writefreely {
+        #[command(flatten)]
+        args: ImportArgs,
+    },
+    /// A folder of Markdown files with YAML front matter (title, date, tags, draft).
+    Markdown {
+        #[command(flatten)]
+        args: ImportArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The export file (for markdown: the folder).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// The account that gets posts whose author the export does not name or names by an
+    /// email no account here has.
+    #[arg(long, value_name = "EMAIL")]
+    author: Option<String>,
+    /// Print what would be imported, and write nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Subcommand)]
@@ -43,6 +122,20 @@ enum UserCommand {
     },
     /// Set a local account's password (read like `user add`'s) and end its sessions.
     SetPassword {
+        #[arg(long)]
+        email: String,
+    },
+    /// Print a one-time password reset link for a local account (valid 30 minutes; a
+    /// newer link voids it), for the operator to hand over when the site sends no mail.
+    ResetLink {
+        #[arg(long)]
+        email: String,
+    },
+    /// Remove a local account's second factors (authenticator app, recovery codes) and
+    /// end its sessions, for someone who lost them; they log in with the password alone
+    /// (and set up a factor again where the site requires one).
+    #[command(name = "reset-2fa")]
+    Reset2fa {
         #[arg(long)]
         email: String,
     },
@@ -65,30 +158,91 @@ async fn run(cli: Cli) -> Result<(), String> {
     let config = Config::from_figment(&figment)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let _ = quire::build(figment)
+            // Returns once every request in flight at SIGTERM has been answered (or the
+            // `shutdown.grace` and `shutdown.mercy` seconds ran out, which is an error);
+            // only then may the pool close, or those requests would fail.
+            let rocket = quire::build(figment)
                 .launch()
                 .await
                 .map_err(|e| format!("could not serve: {e}"))?;
+            let mercy = std::time::Duration::from_secs(rocket.config().shutdown.mercy.into());
+            db::close_after_serving(&rocket, mercy).await;
             Ok(())
         }
-        Command::Doctor => {
-            let Some(oidc) = config.auth.active_oidc() else {
+        Command::Doctor { send_test_to } => {
+            let mut ready = true;
+            if let Some(oidc) = config.auth.active_oidc() {
+                let tokens = quire::keys::Keys::from_figment(&figment)
+                    .secret_box(quire::keys::Purpose::OidcTokens);
+                let provider = quire::auth::oidc::OidcProvider::new(oidc)?.with_secret_box(tokens);
+                let report = provider.doctor().await;
+                print_doctor(&report);
+                for warning in config.auth.warnings() {
+                    println!("WARN  {warning}");
+                }
+                if report.ready() {
+                    println!("\nready: people can log in through {}", oidc.display_name);
+                } else {
+                    ready = false;
+                }
+            } else {
                 println!(
                     "auth.providers does not name \"oidc\": local accounts only, nothing to check"
                 );
-                return Ok(());
-            };
-            let tokens = quire::keys::Keys::from_figment(&figment)
-                .secret_box(quire::keys::Purpose::OidcTokens);
-            let provider = quire::auth::oidc::OidcProvider::new(oidc)?.with_secret_box(tokens);
-            let report = provider.doctor().await;
-            print_doctor(&report);
-            if report.ready() {
-                println!("\nready: people can log in through {}", oidc.display_name);
+            }
+            ready &= doctor_mail(&figment, &config, send_test_to.as_deref()).await;
+            if ready {
                 Ok(())
             } else {
                 Err("not ready: fix the FAIL lines above".into())
             }
+        }
+        Command::Backup { out, force } => {
+            let url: String = figment
+                .extract_inner("databases.quire.url")
+                .map_err(|e| format!("databases.quire.url: {e}"))?;
+            println!("{}", backup::run(&url, &out, force).await?);
+            Ok(())
+        }
+        Command::Export { out } => {
+            let db = open_db(&figment).await?;
+            println!("{}", quire::export::export(&db, &out).await?);
+            Ok(())
+        }
+        Command::Import(command) => {
+            use quire::import::{Format, Options};
+            let bounds = quire::media::Bounds {
+                max_bytes: config.media.max_bytes,
+                max_pixels: config.media.max_pixels,
+            };
+            let (format, args, uploads) = match command {
+                ImportCommand::Quire { dir, dry_run } => {
+                    let db = open_db(&figment).await?;
+                    let done = quire::export::import::run(&db, &dir, bounds, dry_run).await?;
+                    println!("{done}");
+                    return Ok(());
+                }
+                ImportCommand::Wordpress { args, uploads } => (Format::WordPress, args, uploads),
+                ImportCommand::Ghost { args } => (Format::Ghost, args, None),
+                ImportCommand::Writefreely { args } => (Format::WriteFreely, args, None),
+                ImportCommand::Markdown { args } => (Format::Markdown, args, None),
+            };
+            let opts = Options {
+                path: args.file,
+                author: args.author,
+                uploads,
+                dry_run: args.dry_run,
+                bounds,
+            };
+            // The file is read before the database is opened: a malformed export is
+            // reported without touching anything.
+            let export = quire::import::read(format, &opts)?;
+            let db = open_db(&figment).await?;
+            let report = quire::import::import(&db, export, &opts).await?;
+            for line in &report.lines {
+                println!("{line}");
+            }
+            Ok(())
         }
         Command::Migrate => {
             open_db(&figment).await?;
@@ -111,6 +265,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                     .map(|(field, msgs)| format!("{field}: {}", msgs.join(" ")))
                     .collect::<Vec<_>>()
                     .join("; ")),
+                Err(SignupError::EmailTaken) => Err(format!(
+                    "email: an account with {} already exists",
+                    account.email
+                )),
                 Err(SignupError::Internal(e)) => Err(e.to_string()),
             }
         }
@@ -133,6 +291,107 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!("password changed for {email}; {ended} session(s) ended");
             Ok(())
+        }
+        Command::User(UserCommand::Reset2fa { email }) => {
+            let db = open_db(&figment).await?;
+            let email = quire::auth::local::normalize_email(&email);
+            let user = users::local_by_email(&db, &email)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no local account with email {email}"))?;
+            let ended = db::factors::reset(&db, user.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("second factors removed for {email}; {ended} session(s) ended");
+            Ok(())
+        }
+        Command::User(UserCommand::ResetLink { email }) => {
+            let site_url = config
+                .site
+                .url
+                .clone()
+                .ok_or("site.url: set it to this site's public URL, so the link is absolute")?;
+            let db = open_db(&figment).await?;
+            let email = quire::auth::local::normalize_email(&email);
+            let user = users::local_by_email(&db, &email)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no local account with email {email}"))?;
+            let issued = async {
+                let mut tx = db.begin().await?;
+                let token = quire::mail::reset::issue(&mut tx, &user).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(token)
+            };
+            let token = issued.await.map_err(|e| e.to_string())?;
+            println!("{}", quire::mail::reset::link(&site_url, &token));
+            eprintln!(
+                "one use, valid for {} minutes; asking for another link voids this one",
+                quire::mail::reset::RESET_MINUTES
+            );
+            Ok(())
+        }
+    }
+}
+
+/// `quire doctor`'s mail part: connects to the configured server (TLS and login
+/// included) and, when asked, sends one test message. False when something failed.
+async fn doctor_mail(
+    figment: &rocket::figment::Figment,
+    config: &Config,
+    send_test_to: Option<&str>,
+) -> bool {
+    use quire::mail::{transport, Mailer};
+    let Some(mail) = &config.mail else {
+        println!(
+            "\n[mail] is not set: no mail is sent (the forgot-password page says to contact you)"
+        );
+        if send_test_to.is_some() {
+            println!("FAIL  mail: --send-test-to needs [mail]");
+            return false;
+        }
+        return true;
+    };
+    let server = &mail.server;
+    let how = match server.security {
+        config::SmtpSecurity::Plain => "plain SMTP",
+        config::SmtpSecurity::StartTls => "STARTTLS",
+        config::SmtpSecurity::Tls => "TLS",
+    };
+    let target = format!("{}:{} ({how})", server.host, server.port);
+    match transport::check(mail).await {
+        Ok(()) => println!("\n{:<22} connected to {target}", "mail:"),
+        Err(e) => {
+            println!("\nFAIL  mail: cannot connect to {target}: {e}");
+            return false;
+        }
+    }
+    let Some(to) = send_test_to else {
+        return true;
+    };
+    let keys = quire::keys::Keys::from_figment(figment);
+    let override_dir: Option<std::path::PathBuf> = figment.extract_inner("template_dir").ok();
+    let sent = async {
+        let mailer =
+            Mailer::new(config, &keys, override_dir.as_deref())?.ok_or("[mail] is not set")?;
+        let subject = format!("Test message from {}", mailer.site_title());
+        let m = mailer.compose("test", to, subject, ())?;
+        let message = transport::message(&mail.from, to, &m.subject, m.text, m.html)?;
+        transport::send(&transport::build(mail)?, message)
+            .await
+            .map_err(|e| e.message)
+    };
+    match sent.await {
+        Ok(()) => {
+            println!(
+                "{:<22} test message to {to} accepted by the server",
+                "mail:"
+            );
+            true
+        }
+        Err(e) => {
+            println!("FAIL  mail: test message to {to}: {e}");
+            false
         }
     }
 }

@@ -997,13 +997,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn renders_wait_for_a_slot_in_a_short_queue() {
-        let runtime = rocket::tokio::runtime::Builder::new_current_thread()
+    /// Runs a queue test on a runtime of its own, with timers.
+    fn block_on<F: std::future::Future>(test: F) -> F::Output {
+        rocket::tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
-            .unwrap();
-        runtime.block_on(async {
+            .unwrap()
+            .block_on(test)
+    }
+
+    #[test]
+    fn renders_wait_for_a_slot_in_a_short_queue() {
+        block_on(async {
             let renders: &'static Renders = Box::leak(Box::new(Renders::new(1)));
             let busy = renders.admit(10).await.unwrap();
             let mut queued = Vec::new();
@@ -1034,11 +1039,7 @@ mod tests {
 
     #[test]
     fn short_texts_queue_by_the_hundred() {
-        let runtime = rocket::tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        block_on(async {
             let renders: &'static Renders = Box::leak(Box::new(Renders::new(1)));
             let busy = renders.admit(10).await.unwrap();
             let queued: Vec<_> = (0..300)

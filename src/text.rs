@@ -105,18 +105,24 @@ fn collapse(raw: &str) -> String {
 
 /// At most `max` characters of `text`, cut at a word boundary with "…" when shortened.
 pub fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
+    match head_at_word(text, max) {
+        None => text.to_string(),
+        Some(at_word) => format!(
+            "{}…",
+            at_word.trim_end_matches(|c: char| c.is_whitespace() || c.is_ascii_punctuation())
+        ),
     }
-    let cut: String = text.chars().take(max).collect();
-    let at_word = match cut.rfind(' ') {
+}
+
+/// The first `max` characters of `text`, cut back to the last space among them when that
+/// keeps more than half; None when `text` is no longer than `max`.
+pub fn head_at_word(text: &str, max: usize) -> Option<&str> {
+    let (end, _) = text.char_indices().nth(max)?;
+    let cut = &text[..end];
+    Some(match cut.rfind(' ') {
         Some(i) if i > cut.len() / 2 => &cut[..i],
-        _ => cut.as_str(),
-    };
-    format!(
-        "{}…",
-        at_word.trim_end_matches(|c: char| c.is_whitespace() || c.is_ascii_punctuation())
-    )
+        _ => cut,
+    })
 }
 
 /// A snippet with `MARK_START`/`MARK_END` around its matches, as HTML: everything

@@ -21,6 +21,49 @@ fn pager_link(page: &str, rel: &str) -> Option<String> {
     re.captures(page).map(|c| unescape(&c[1]))
 }
 
+/// Follows a listing's "next" links from `first` to its last page, each of which must
+/// start with `cursor_link` (a `?before=` link), then its "prev" links back, which must
+/// retrace the same pages. Returns every title shown (as `titles` reads them), in order.
+pub(crate) async fn walk_listing(
+    b: &Browser,
+    first: &str,
+    cursor_link: &str,
+    titles: fn(&str) -> Vec<String>,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut pages = vec![first.to_string()];
+    let mut path = first.to_string();
+    loop {
+        let (status, page) = b.get_text(&path).await;
+        assert_eq!(status, Status::Ok, "{path}");
+        seen.extend(titles(&page));
+        match pager_link(&page, "next") {
+            Some(next) => {
+                assert!(next.starts_with(cursor_link), "{next}");
+                assert!(pages.len() < 100, "no end to {first}");
+                pages.push(next.clone());
+                path = next;
+            }
+            None => break,
+        }
+    }
+    let mut back = vec![path.clone()];
+    loop {
+        let (_, page) = b.get_text(&path).await;
+        match pager_link(&page, "prev") {
+            Some(prev) => {
+                assert!(back.len() <= pages.len(), "{prev} leads past {first}");
+                back.push(prev.clone());
+                path = prev;
+            }
+            None => break,
+        }
+    }
+    back.reverse();
+    assert_eq!(back, pages, "newer links retrace the pages");
+    seen
+}
+
 /// A unix time as a `datetime-local` value in UTC, with seconds.
 fn utc_input(ts: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(ts).unwrap();
@@ -339,6 +382,54 @@ async fn excerpts_come_from_the_more_line_else_the_field_else_the_first_paragrap
         excerpt_html(&app, &field).await,
         "<p>Now the first paragraph.</p>\n"
     );
+}
+
+#[rocket::async_test]
+async fn posts_from_before_excerpts_get_theirs_at_the_next_start_once() {
+    let app = TestApp::spawn().await;
+    let (alice, _) = app.author("Alice").await;
+    let plain = create(
+        &alice,
+        "Old plain",
+        "# Heading\n\nOld *opening* <script>alert(1)</script><img src=x onerror=alert(2)>.\n\nRest.",
+        &[],
+    )
+    .await;
+    let more = create(&alice, "Old more", "Teaser.\n\n<!--more-->\n\nRest.", &[]).await;
+    let none = create(&alice, "Old code", "```\ncode only\n```", &[]).await;
+    let saved = [
+        excerpt_html(&app, &plain).await,
+        excerpt_html(&app, &more).await,
+    ];
+    assert!(!saved[0].contains("<script") && !saved[0].contains("onerror"));
+    let edited = updated_at(&app, &plain).await;
+    // As posts saved before excerpts existed: no excerpt in listings.
+    for slug in [&plain, &more, &none] {
+        forget_excerpt(&app, slug).await;
+    }
+    let (_, home) = app.get_text("/").await;
+    assert!(!home.contains("opening"), "{home}");
+    assert_eq!(awaiting_excerpts(&app).await, 3);
+
+    // The next start gives each the excerpt saving gives, sanitized the same way.
+    let restarted = app.new_browser().await;
+    assert_eq!(excerpt_html(&app, &plain).await, saved[0]);
+    assert_eq!(excerpt_html(&app, &more).await, saved[1]);
+    assert_eq!(excerpt_html(&app, &none).await, "");
+    assert_eq!(awaiting_excerpts(&app).await, 0);
+    assert_eq!(updated_at(&app, &plain).await, edited, "not an edit");
+    let (_, home) = restarted.get_text("/").await;
+    assert!(home.contains("Old <em>opening</em>"), "{home}");
+    assert!(home.contains("<p>Teaser.</p>"), "{home}");
+    assert!(!home.to_lowercase().contains("<script>alert"), "{home}");
+
+    // Done once: a later start finds nothing to do and changes nothing.
+    alice
+        .edit_post(&plain, "Old plain", "New opening.\n\nRest.", true)
+        .await;
+    app.new_browser().await;
+    assert_eq!(excerpt_html(&app, &plain).await, "<p>New opening.</p>\n");
+    assert_eq!(excerpt_html(&app, &more).await, saved[1]);
 }
 
 #[rocket::async_test]

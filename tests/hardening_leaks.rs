@@ -171,8 +171,12 @@ async fn public_answers_say_how_long_they_keep_and_personal_ones_are_never_store
     for path in ["/".to_string(), format!("/posts/{slug}")] {
         let res = reader.get(&path).await;
         assert_eq!(res.status(), Status::Ok);
-        assert_eq!(cache_control(&res), "public, max-age=60", "{path}");
-        assert_eq!(res.headers().get_one("Vary"), Some("Cookie"), "{path}");
+        assert_eq!(cache_control(&res), "public, no-cache", "{path}");
+        assert_eq!(
+            res.headers().get_one("Vary"),
+            Some("Cookie, Accept-Encoding"),
+            "{path}"
+        );
     }
     let feed = reader.get("/feed.xml").await;
     assert_eq!(cache_control(&feed), "public, max-age=300");

@@ -443,6 +443,7 @@ async fn after_a_parameter_upgrade_old_accounts_answer_as_slowly_as_unknown_ones
     b.csrf_token().await;
     let mut old = Duration::MAX;
     let mut unknown = Duration::MAX;
+    // Four tries: a fifth wrong password would meet the account's lockout.
     for _ in 0..4 {
         let t = Instant::now();
         assert_eq!(
@@ -458,9 +459,11 @@ async fn after_a_parameter_upgrade_old_accounts_answer_as_slowly_as_unknown_ones
         );
         unknown = unknown.min(t.elapsed());
     }
+    // Without the upgrade rule the old hash (m=256) would answer some 70 times faster;
+    // the wide band keeps a loaded machine's scheduling noise from failing the test.
     let ratio = old.as_secs_f64() / unknown.as_secs_f64();
     assert!(
-        (0.5..=2.0).contains(&ratio),
+        (0.25..=4.0).contains(&ratio),
         "old hash {old:?}, unknown email {unknown:?}"
     );
     // The right password still works, and upgrades the hash.

@@ -24,16 +24,16 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 /// Longest quire may take to notice the database is back.
 const RECOVER_WITHIN: Duration = Duration::from_secs(10);
 
-/// Forwards 127.0.0.1:`port` to `upstream` while running.
-struct Proxy {
-    port: u16,
+/// Forwards 127.0.0.1:`port` to `upstream` while running (also used by tests/faults.rs).
+pub(crate) struct Proxy {
+    pub(crate) port: u16,
     upstream: String,
     running: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
 impl Proxy {
     /// A proxy on a free port, already accepting.
-    async fn start(upstream: &str) -> Proxy {
+    pub(crate) async fn start(upstream: &str) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
         let port = listener.local_addr().expect("proxy address").port();
         let mut proxy = Proxy {
@@ -46,7 +46,7 @@ impl Proxy {
     }
 
     /// Accepts again on the same port.
-    async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         assert!(self.running.is_none(), "proxy already running");
         let listener = TcpListener::bind(("127.0.0.1", self.port))
             .await
@@ -82,7 +82,7 @@ impl Proxy {
     }
 
     /// Stops accepting and cuts every forwarded connection; returns once both are done.
-    async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         let (stop, task) = self.running.take().expect("proxy running");
         let _ = stop.send(true);
         time::timeout(Duration::from_secs(5), task)
@@ -94,7 +94,7 @@ impl Proxy {
 
 /// `url` split around its host and port: (`scheme://user@`, `host:port`, `/db?query`).
 /// The port defaults to PostgreSQL's.
-fn split_host(url: &str) -> (String, String, String) {
+pub(crate) fn split_host(url: &str) -> (String, String, String) {
     let start = url.find("://").expect("URL has a scheme") + 3;
     let end = url[start..]
         .find(['/', '?'])

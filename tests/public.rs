@@ -320,3 +320,69 @@ async fn the_home_page_query_is_served_by_its_index() {
     assert!(!plan.contains("USE TEMP B-TREE FOR ORDER BY"), "{plan}");
     assert!(!plan.contains("Sort"), "{plan}");
 }
+
+#[rocket::async_test]
+async fn another_authors_drafts_and_scheduled_posts_are_in_no_listing() {
+    let app = TestApp::spawn().await;
+    let (alice, _) = app.author("Alice").await;
+    let (bob, _) = app.author("Bob").await;
+    let post = |title: &'static str, publish_at: Option<&'static str>| {
+        let mut fields = vec![
+            ("title", title),
+            ("body", "Every listing zebra."),
+            ("tags", "Stripes"),
+        ];
+        if publish_at.is_some() || title == "Out now" {
+            fields.push(("publish", "true"));
+        }
+        if let Some(at) = publish_at {
+            fields.push(("publish_at", at));
+        }
+        fields
+    };
+    let mut hidden = Vec::new();
+    for (title, at) in [
+        ("Out now", None),
+        ("Secret draft", None),
+        ("Secret scheduled", Some("2099-01-01T09:00")),
+    ] {
+        let res = alice.post_form("/posts", &post(title, at)).await;
+        assert_eq!(res.status(), Status::SeeOther, "{title}");
+        if title != "Out now" {
+            hidden.push((title, location(&res)));
+        }
+    }
+
+    for reader in [&bob, &*app] {
+        for path in [
+            "/",
+            "/?page=1",
+            "/tags",
+            "/tags/stripes",
+            "/tags/stripes/feed.xml",
+            "/authors/alice",
+            "/authors/alice/feed.xml",
+            "/search?q=zebra",
+            "/search?q=secret",
+            "/feed.xml",
+            "/sitemap.xml",
+        ] {
+            let (status, page) = reader.get_text(path).await;
+            assert!(
+                status == Status::Ok || status == Status::UnprocessableEntity,
+                "{path}"
+            );
+            if path.contains("zebra") || path.starts_with("/tags/") || path.starts_with("/authors/")
+            {
+                assert!(page.contains("Out now"), "{path}: {page}");
+            }
+            for (title, url) in &hidden {
+                assert!(!page.contains(title), "{title} on {path}: {page}");
+                assert!(!page.contains(url.as_str()), "{url} on {path}: {page}");
+            }
+        }
+        let (_, tags) = reader.get_text("/tags").await;
+        assert!(tags.contains("Stripes"), "{tags}");
+        assert!(tags.contains(">1 post</span>"), "counted once: {tags}");
+    }
+}

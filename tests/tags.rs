@@ -271,15 +271,16 @@ async fn a_tag_page_has_twenty_posts_a_page_and_unknown_pages_are_404() {
     assert_eq!(status, Status::Ok);
     let expected: Vec<String> = (6..=25).rev().map(|i| format!("Post {i:03}")).collect();
     assert_eq!(listed_titles(&one), expected);
+    let older = format!("/tags/archive?before={}", cursor_of(&app, "post-006").await);
     assert!(
-        one.contains(r#"href="/tags/archive?page=2" rel="next""#),
+        unescape(&one).contains(&format!(r#"href="{older}" rel="next""#)),
         "{one}"
     );
     let (status, two) = app.get_text("/tags/archive?page=2").await;
     assert_eq!(status, Status::Ok);
     assert_eq!(listed_titles(&two).len(), 5);
     assert!(
-        two.contains(r#"href="/tags/archive?page=1" rel="prev""#),
+        unescape(&two).contains(r#"href="/tags/archive?page=1" rel="prev""#),
         "{two}"
     );
     for path in [
@@ -429,4 +430,51 @@ async fn a_scheduled_tagged_post_is_on_no_tag_or_author_page_until_it_is_due() {
     let (_, index) = app.get_text("/tags").await;
     assert!(index.contains("2 posts<"), "{index}");
     assert_eq!(tag_links(&index).len(), 2, "{index}");
+}
+
+#[rocket::async_test]
+async fn tag_pages_go_on_by_cursor_with_no_duplicates_or_gaps() {
+    let app = TestApp::spawn().await;
+    let (alice, email) = app.author("Alice").await;
+    let (bob, _) = app.author("Bob").await;
+    insert_posts(&app, app.user_id(&email).await, 45).await;
+    // The last post of page 1 and the first of page 2 share a second.
+    set_published_at(&app, "post-026", 1_700_000_000 + 25 * 3600).await;
+    alice.create_post("Alice's draft", "hidden", false).await;
+    bob.create_post("Bob's draft", "hidden", false).await;
+    tag_every_post(&app, "archive", "Archive").await;
+
+    let seen = crate::blog_posts::walk_listing(
+        &app,
+        "/tags/archive",
+        "/tags/archive?before=",
+        listed_titles,
+    )
+    .await;
+    let expected: Vec<String> = (1..=45).rev().map(|i| format!("Post {i:03}")).collect();
+    assert_eq!(seen, expected, "every public post once, in order");
+
+    // A post published meanwhile does not shift the next page.
+    let (_, one) = app.get_text("/tags/archive").await;
+    tagged_post(&alice, "Newest", "archive", true).await;
+    let next = Regex::new(r#"<a href="([^"]*)" rel="next">"#).unwrap();
+    let next = unescape(&next.captures(&one).expect("older link")[1]);
+    let (_, two) = app.get_text(&next).await;
+    assert_eq!(listed_titles(&two)[0], "Post 025", "{two}");
+
+    // Numbered pages still work; another case keeps the cursor; a foreign cursor is 400.
+    let (_, numbered) = app.get_text("/tags/archive?page=2").await;
+    assert_eq!(listed_titles(&numbered)[0], "Post 026");
+    let res = app.get(&next.replace("/archive", "/Archive")).await;
+    assert_eq!(res.status(), Status::MovedPermanently);
+    assert_eq!(location(&res), next);
+    for (path, status) in [
+        ("/tags/archive?before=nonsense", Status::BadRequest),
+        ("/tags/archive?before=%3Cscript%3E", Status::BadRequest),
+        ("/tags/archive?before=0-0", Status::NotFound),
+    ] {
+        let (got, page) = app.get_text(path).await;
+        assert_eq!(got, status, "{path}");
+        assert!(!page.contains("<script>"), "{path}: {page}");
+    }
 }

@@ -13,6 +13,10 @@ pub enum Name {
     Csrf,
     /// The OIDC state, nonce, PKCE verifier and `next` between /login/oidc and the callback.
     OidcPending,
+    /// A login between its password and its second step (`auth::mfa::Pending`).
+    MfaPending,
+    /// New recovery codes, until the page that shows them once has done so.
+    RecoveryCodes,
 }
 
 impl Name {
@@ -22,6 +26,8 @@ impl Name {
             Name::Session => "quire_session",
             Name::Csrf => "quire_csrf",
             Name::OidcPending => "quire_oidc",
+            Name::MfaPending => "quire_mfa",
+            Name::RecoveryCodes => "quire_codes",
         }
     }
 
@@ -31,6 +37,8 @@ impl Name {
             Name::Session => "__Host-quire_session",
             Name::Csrf => "__Host-quire_csrf",
             Name::OidcPending => "__Host-quire_oidc",
+            Name::MfaPending => "__Host-quire_mfa",
+            Name::RecoveryCodes => "__Host-quire_codes",
         }
     }
 
@@ -76,7 +84,13 @@ mod tests {
 
     #[test]
     fn https_names_carry_the_host_prefix_and_plain_ones_do_not() {
-        for name in [Name::Session, Name::Csrf, Name::OidcPending] {
+        for name in [
+            Name::Session,
+            Name::Csrf,
+            Name::OidcPending,
+            Name::MfaPending,
+            Name::RecoveryCodes,
+        ] {
             assert_eq!(name.for_scheme(true), format!("__Host-{}", name.plain()));
             assert!(!name.for_scheme(false).starts_with("__"));
         }

@@ -53,11 +53,15 @@ async fn lookup(req: &Request<'_>) -> Result<Option<CurrentUser>, ()> {
                 (found, _) => found,
             };
             match found {
-                Ok(found) => Ok(found.map(|s| CurrentUser {
-                    user: s.user,
-                    session_id: s.session_id,
-                    provider: s.provider,
-                })),
+                // A password-only session of an account that must have a second
+                // factor is not logged in (its owner logs in again and sets one up).
+                Ok(found) => Ok(found
+                    .filter(|s| !super::mfa::held_back(&config.auth, s))
+                    .map(|s| CurrentUser {
+                        user: s.user,
+                        session_id: s.session_id,
+                        provider: s.provider,
+                    })),
                 Err(e) => {
                     log::error!("session lookup failed: {e}");
                     Err(())

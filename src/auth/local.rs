@@ -131,6 +131,9 @@ pub fn normalize_email(email: &str) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignupError {
+    /// A local account has this email already (checked after every other field).
+    #[error("an account with this email already exists")]
+    EmailTaken,
     #[error("invalid input")]
     Invalid(FieldErrors),
     #[error(transparent)]
@@ -145,6 +148,16 @@ pub enum OpenSignupError {
     Throttled { wait_seconds: i64 },
     #[error(transparent)]
     Signup(#[from] SignupError),
+}
+
+impl SignupError {
+    /// The form's messages for a taken email, as a signup without verification shows them.
+    pub fn taken_errors() -> FieldErrors {
+        FieldErrors::from([(
+            "email",
+            vec!["An account with this email already exists. Log in instead?".into()],
+        )])
+    }
 }
 
 impl From<sqlx::Error> for OpenSignupError {
@@ -216,17 +229,20 @@ impl LocalProvider {
         if !errors.is_empty() {
             return Err(SignupError::Invalid(errors));
         }
-        self.create_checked(db, account, is_admin).await
+        self.create_checked(db, account, is_admin, true).await
     }
 
     /// Signup at /signup: as `create_account`, counted per client address (at most
     /// `SIGNUP_MAX_ATTEMPTS` tries and `SIGNUP_MAX_ACCOUNTS` new accounts per hour), so
-    /// nobody can mass-create accounts or probe which emails are taken at length.
+    /// nobody can mass-create accounts or probe which emails are taken at length. With
+    /// `confirmed` false (`auth.verify_email`) the account must confirm its email, and a
+    /// taken email counts as an account made, so the bound reveals nothing either.
     pub async fn sign_up(
         &self,
         db: &Pool,
         account: &NewAccount,
         client: IpAddr,
+        confirmed: bool,
     ) -> Result<User, OpenSignupError> {
         let now = now();
         let client = client_key(client);
@@ -253,8 +269,13 @@ impl LocalProvider {
         {
             return Err(OpenSignupError::Throttled { wait_seconds });
         }
-        let created = self.create_checked(db, account, false).await;
-        if created.is_err() {
+        let created = self.create_checked(db, account, false, confirmed).await;
+        let counts = match &created {
+            Ok(_) => true,
+            Err(SignupError::EmailTaken) => !confirmed,
+            Err(_) => false,
+        };
+        if !counts {
             // Only accounts made count against the hourly bound.
             throttle::release(db, &made).await?;
         }
@@ -267,6 +288,7 @@ impl LocalProvider {
         db: &Pool,
         account: &NewAccount,
         is_admin: bool,
+        email_confirmed: bool,
     ) -> Result<User, SignupError> {
         let hash = self.hasher.hash(&account.password).await?;
         let new = NewLocalUser {
@@ -274,19 +296,18 @@ impl LocalProvider {
             name: &account.name,
             password_hash: &hash,
             is_admin,
+            email_confirmed,
         };
         match users::insert_local(db, new).await {
             Ok(user) => Ok(user),
-            Err(InsertError::EmailTaken) => {
-                let mut errors = FieldErrors::new();
-                errors.insert(
-                    "email",
-                    vec!["An account with this email already exists. Log in instead?".into()],
-                );
-                Err(SignupError::Invalid(errors))
-            }
+            Err(InsertError::EmailTaken) => Err(SignupError::EmailTaken),
             Err(InsertError::Db(e)) => Err(SignupError::Internal(e.into())),
         }
+    }
+
+    /// Whether signups must confirm their email (`auth.verify_email`).
+    pub fn verifies_email(&self) -> bool {
+        self.cfg.verify_email
     }
 
     /// Sets a new password after the policy check; `Err(Some(msg))` when refused.
@@ -479,7 +500,7 @@ impl LocalProvider {
 
 /// The account's waits by failure count, for `throttle::reserve_consecutive`: up to the
 /// first count that waits the longest.
-fn account_waits() -> Vec<i64> {
+pub(crate) fn account_waits() -> Vec<i64> {
     let mut waits = Vec::new();
     for n in 1.. {
         let w = account_wait(n);

@@ -7,9 +7,11 @@ pub mod cookies;
 pub mod csrf;
 pub mod guards;
 pub mod local;
+pub mod mfa;
 pub mod oidc;
 pub mod password;
 pub mod session;
+pub mod totp;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -9,8 +9,8 @@ use super::cookies::{self, Name};
 use crate::config::AuthConfig;
 use crate::db::sessions::{self, NewSession, SessionUser};
 use crate::db::{current_time, Pool};
-use crate::domain::{ProviderId, SessionId, UserId};
-use crate::error::Result;
+use crate::domain::{AuthMethod, ProviderId, SessionId, UserId};
+use crate::error::{Error, Result};
 use crate::token;
 
 /// How often `last_seen_at` is written: a session read many times a minute costs one write.
@@ -19,6 +19,8 @@ const TOUCH_EVERY: Duration = Duration::seconds(60);
 pub struct Start<'a> {
     pub user_id: UserId,
     pub provider: ProviderId,
+    /// How the login was made (recorded with the session, shown on /account).
+    pub method: AuthMethod,
     pub remember: bool,
     pub user_agent: &'a str,
     /// Served over HTTPS, directly or behind a trusted proxy: the cookie gets Secure.
@@ -55,6 +57,7 @@ pub async fn start(
             token_hash: &token::hash(&secret),
             user_id: s.user_id,
             provider: s.provider,
+            method: s.method,
             remember: s.remember,
             user_agent: &user_agent,
             now,
@@ -102,7 +105,15 @@ pub async fn current(
         return Ok(None);
     }
     if now - found.last_seen_at >= TOUCH_EVERY {
-        sessions::touch(db, found.session_id, now).await?;
+        match sessions::touch(db, found.session_id, now)
+            .await
+            .map_err(Error::from)
+        {
+            // A full disk must not stop a logged-in person from reading; a later
+            // request records the use.
+            Err(Error::StorageFull(e)) => log::warn!("session use not recorded: {e}"),
+            other => other?,
+        }
     }
     Ok(Some(found))
 }

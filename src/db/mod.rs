@@ -1,11 +1,17 @@
 //! The only place with SQL. Every query goes through one `sqlx::AnyPool`, so the same
 //! functions serve SQLite and PostgreSQL; see `migrations/` for the paired schemas.
 
+pub mod export;
+pub mod factors;
 pub mod handles;
 pub mod listings;
+pub mod media;
 pub mod oidc_sessions;
+pub mod outbox;
+pub mod page_generation;
 pub mod posts;
 pub mod rate;
+pub mod resets;
 pub mod search;
 pub mod sessions;
 pub mod sitemap;
@@ -14,6 +20,7 @@ pub mod tags;
 pub mod throttle;
 pub mod used_once;
 pub mod users;
+pub mod verifications;
 
 use std::time::Duration;
 
@@ -33,6 +40,8 @@ pub struct Db(pub Pool);
 pub struct Pool {
     pub inner: AnyPool,
     pub backend: Backend,
+    /// Ranked search hits of recent queries (db::search), checked against the database.
+    pub search_cache: std::sync::Arc<search::Cache>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +110,11 @@ impl Pool {
             });
         }
         let inner = pool.connect_with(options).await?;
-        Ok(Pool { inner, backend })
+        Ok(Pool {
+            inner,
+            backend,
+            search_cache: Default::default(),
+        })
     }
 
     /// Applies pending migrations for this backend, each exactly once even when several
@@ -133,7 +146,58 @@ impl Pool {
         }
         // Accounts from before handles existed get theirs before any page links them.
         handles::backfill(&self.inner).await?;
+        backfill_excerpts(&self.inner).await?;
         Ok(())
+    }
+}
+
+/// Posts read at once by [`backfill_excerpts`]: bodies may be 200 000 characters each.
+const EXCERPT_BATCH: i64 = 50;
+
+/// Gives posts saved before excerpts existed the excerpt saving would have given them:
+/// `excerpt::excerpt_source` of their Markdown, through `render::render_post` (the same
+/// sanitizer and bounds as saving), a batch at a time. Each post is taken off the list
+/// once done, so this is work done once (a restart carries on where it stopped; instances
+/// starting together at worst render a post twice, and store it once). A post whose
+/// excerpt the renderer refuses keeps none, as saving it would have been refused.
+async fn backfill_excerpts(db: &AnyPool) -> sqlx::Result<()> {
+    loop {
+        let batch = posts::awaiting_excerpt(db, EXCERPT_BATCH).await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for post in &batch {
+            let source = crate::excerpt::excerpt_source(&post.body_md, &post.excerpt_md);
+            let html = if source.is_empty() {
+                String::new()
+            } else {
+                render_excerpt(post.id, source).await
+            };
+            posts::set_awaited_excerpt(db, post, &html).await?;
+        }
+    }
+}
+
+/// An excerpt's HTML as saving renders it; "" when the renderer refuses it. Waits while
+/// the renderer is busy (other processes' posts are saved meanwhile), for a while.
+async fn render_excerpt(post: crate::domain::PostId, source: &str) -> String {
+    use crate::render::{render_post, RenderError};
+    let mut waited = 0;
+    loop {
+        match render_post(source).await {
+            Ok(rendered) => return rendered.html,
+            Err(RenderError::Busy) if waited < 600 => {
+                waited += 1;
+                rocket::tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                log::warn!(
+                    "post {}: no excerpt from before excerpts existed: {e}",
+                    post.0
+                );
+                return String::new();
+            }
+        }
     }
 }
 
@@ -155,8 +219,46 @@ impl rocket_db_pools::Pool for Pool {
         Ok(self.inner.acquire().await?)
     }
 
-    async fn close(&self) {
-        self.inner.close().await;
+    /// Does nothing: rocket_db_pools calls this from its shutdown fairing, which Rocket
+    /// runs the moment SIGTERM arrives, while requests are still being answered; closing
+    /// then turned each of them into a 503. `quire serve` closes the pool itself once
+    /// Rocket has finished serving ([`close_after_serving`]).
+    async fn close(&self) {}
+}
+
+/// Background tasks that use the pool (the mail sender), so that stopping waits for
+/// their current work before it closes the pool. Managed state.
+#[derive(Default)]
+pub struct Background(std::sync::Mutex<Vec<rocket::tokio::task::JoinHandle<()>>>);
+
+impl Background {
+    /// Keeps `task` to be waited for at shutdown; it must end once Rocket's shutdown
+    /// is triggered and its current piece of work is done.
+    pub fn add(&self, task: rocket::tokio::task::JoinHandle<()>) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(task);
+    }
+}
+
+/// What `quire serve` does once Rocket's graceful shutdown has answered every request it
+/// had: waits up to `within` for the background tasks to finish what they were doing (a
+/// mail being delivered), then closes the pool (on SQLite, the last connection to close
+/// checkpoints the WAL into the database file). A task still running after `within` is
+/// stopped where it is; whatever it held is taken up again after a restart.
+pub async fn close_after_serving<P: rocket::Phase>(rocket: &rocket::Rocket<P>, within: Duration) {
+    if let Some(background) = rocket.state::<Background>() {
+        let tasks = std::mem::take(&mut *background.0.lock().unwrap_or_else(|e| e.into_inner()));
+        for mut task in tasks {
+            if rocket::tokio::time::timeout(within, &mut task)
+                .await
+                .is_err()
+            {
+                log::warn!("a background task was still busy {within:?} after shutdown; stopped");
+                task.abort();
+            }
+        }
+    }
+    if let Some(db) = Db::fetch(rocket) {
+        db.0.inner.close().await;
     }
 }
 
@@ -252,4 +354,63 @@ fn unix(t: OffsetDateTime) -> i64 {
 /// True when the error is a unique-constraint violation, on either backend.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+/// A write transaction that takes SQLite's write lock when it begins (BEGIN IMMEDIATE),
+/// waiting its turn under `busy_timeout`. SQLite's default deferred BEGIN takes the lock
+/// at the first write instead, and one that finds another writer's commit in between
+/// fails with "database is locked" at once, not after waiting. On PostgreSQL it is an
+/// ordinary transaction. Dropped unfinished (an error, a cancelled request), it takes its
+/// connection out of the pool, and closing that connection rolls the transaction back.
+pub struct WriteTx {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+}
+
+impl WriteTx {
+    pub async fn begin(db: &AnyPool) -> sqlx::Result<WriteTx> {
+        let mut conn = db.acquire().await?;
+        let begin = if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            "BEGIN IMMEDIATE"
+        } else {
+            "BEGIN"
+        };
+        sqlx::query(begin).execute(&mut *conn).await?;
+        Ok(WriteTx { conn: Some(conn) })
+    }
+
+    /// The transaction's connection, for the statements inside it.
+    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        self.conn
+            .as_mut()
+            .expect("an open transaction has its connection")
+    }
+
+    pub fn is_sqlite(&mut self) -> bool {
+        self.conn().backend_name().eq_ignore_ascii_case("sqlite")
+    }
+
+    pub async fn commit(mut self) -> sqlx::Result<()> {
+        self.finish("COMMIT").await
+    }
+
+    pub async fn rollback(mut self) -> sqlx::Result<()> {
+        self.finish("ROLLBACK").await
+    }
+
+    async fn finish(&mut self, how: &str) -> sqlx::Result<()> {
+        let res = sqlx::query(how).execute(self.conn()).await;
+        if res.is_ok() {
+            // Back to the pool only when the transaction is surely over.
+            self.conn.take();
+        }
+        res.map(|_| ())
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
+    }
 }

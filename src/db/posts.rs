@@ -5,7 +5,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, FromRow, Row};
 use time::OffsetDateTime;
 
-use super::{flag, is_unique_violation, time_at, time_or_never, unix};
+use super::tags::{self, NewTag};
+use super::{flag, is_unique_violation, time_at, time_or_never, unix, WriteTx};
 use crate::domain::{PostId, UserId};
 
 /// A post with its author's name, as the post page and the editor need it.
@@ -75,7 +76,8 @@ impl Post {
 /// filter with this, with the current time bound at `$now`; nothing else decides
 /// visibility, so a scheduled post appears everywhere at once when due, on every
 /// instance, with no background job. Usage: `VISIBLE.replace("$now", "$3")` (the
-/// placeholder of the bound `unix(now)`), on posts aliased `p`. `posts_home` serves it.
+/// placeholder of the bound `unix(now)`), on posts aliased `p`. `posts_home` serves it
+/// (`posts_author_public` on author pages).
 pub(crate) const VISIBLE: &str = "p.published = 1 AND p.published_at <= $now";
 
 /// [`VISIBLE`] with the current time bound at placeholder `$n`.
@@ -162,6 +164,20 @@ pub struct Cursor {
     id: i64,
 }
 
+impl Cursor {
+    pub(crate) fn new(at: i64, id: i64) -> Cursor {
+        Cursor { at, id }
+    }
+
+    pub(crate) fn at(self) -> i64 {
+        self.at
+    }
+
+    pub(crate) fn id(self) -> i64 {
+        self.id
+    }
+}
+
 impl std::fmt::Display for Cursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}-{}", self.at, self.id)
@@ -237,103 +253,12 @@ const POST_COLUMNS: &str = "p.id, p.author_id, u.name AS author_name, \
     u.handle AS author_handle, p.slug, p.title, p.body_md, p.body_html, p.excerpt_md, p.excerpt_html, p.published, p.published_at, p.created_at, \
     p.updated_at";
 
-/// What public listings show of a post; no body, in either form.
-const LISTING_COLUMNS: &str = "p.id, p.slug, p.title, u.name AS author_name, \
-    u.handle AS author_handle, p.published, p.published_at, p.updated_at, p.excerpt_html";
-
 pub async fn by_slug(db: &AnyPool, slug: &str) -> sqlx::Result<Option<Post>> {
     sqlx::query_as(&format!(
         "SELECT {POST_COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id WHERE p.slug = $1"
     ))
     .bind(slug)
     .fetch_optional(db)
-    .await
-}
-
-/// Visible posts at `now`, newest first, skipping `offset` (the `?page=N` links). Served
-/// by the `posts_home` index, but the skipped rows are still walked: deep pages go by
-/// [`list_visible_before`].
-pub async fn list_visible(
-    db: &AnyPool,
-    now: OffsetDateTime,
-    limit: i64,
-    offset: i64,
-) -> sqlx::Result<Vec<PostSummary>> {
-    sqlx::query_as(&format!(
-        "SELECT {LISTING_COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id \
-         WHERE {} ORDER BY p.published_at DESC, p.id DESC LIMIT $2 OFFSET $3",
-        visible_at(1)
-    ))
-    .bind(unix(now))
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(db)
-    .await
-}
-
-/// Visible posts at `now` that come after `cursor` in the newest-first order. The
-/// `posts_home` index is entered at the cursor, so any page costs what the first does.
-pub async fn list_visible_before(
-    db: &AnyPool,
-    now: OffsetDateTime,
-    cursor: Cursor,
-    limit: i64,
-) -> sqlx::Result<Vec<PostSummary>> {
-    sqlx::query_as(&format!(
-        "SELECT {LISTING_COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id \
-         WHERE {} AND (p.published_at, p.id) < ($2, $3) \
-         ORDER BY p.published_at DESC, p.id DESC LIMIT $4",
-        visible_at(1)
-    ))
-    .bind(unix(now))
-    .bind(cursor.at)
-    .bind(cursor.id)
-    .bind(limit)
-    .fetch_all(db)
-    .await
-}
-
-/// The cursor of the page of `page_size` posts just newer than `cursor` (the "Newer
-/// posts" link of a cursor page); None when that page is the first one.
-pub async fn newer_page(
-    db: &AnyPool,
-    now: OffsetDateTime,
-    cursor: Cursor,
-    page_size: i64,
-) -> sqlx::Result<Option<Cursor>> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
-        "SELECT p.published_at, p.id FROM posts p \
-         WHERE {} AND (p.published_at, p.id) >= ($2, $3) \
-         ORDER BY p.published_at ASC, p.id ASC LIMIT $4",
-        visible_at(1)
-    ))
-    .bind(unix(now))
-    .bind(cursor.at)
-    .bind(cursor.id)
-    .bind(page_size + 1)
-    .fetch_all(db)
-    .await?;
-    // The newer page holds the `page_size` posts at or just after the cursor (rows[0..]),
-    // so it is entered before rows[page_size]; with no such row it is the first page.
-    Ok(rows
-        .get(page_size as usize)
-        .map(|&(at, id)| Cursor { at, id }))
-}
-
-/// The newest `limit` visible posts with their whole HTML and excerpt, for a feed.
-pub async fn list_feed(
-    db: &AnyPool,
-    now: OffsetDateTime,
-    limit: i64,
-) -> sqlx::Result<Vec<PostSummary>> {
-    sqlx::query_as(&format!(
-        "SELECT {LISTING_COLUMNS}, p.body_html FROM posts p JOIN users u ON u.id = p.author_id \
-         WHERE {} ORDER BY p.published_at DESC, p.id DESC LIMIT $2",
-        visible_at(1)
-    ))
-    .bind(unix(now))
-    .bind(limit)
-    .fetch_all(db)
     .await
 }
 
@@ -349,30 +274,46 @@ pub async fn list_by_author(db: &AnyPool, author_id: UserId) -> sqlx::Result<Vec
     .await
 }
 
-/// Inserts a post under `base_slug`, or `base_slug-2`, `-3`, ... when a post its author
-/// can see (a visible one, or one of their own) has it. The numbering counts only those,
-/// so it says nothing about other authors' drafts and scheduled posts. When the unique
-/// index refuses the slug, the numbering is looked at again: a concurrent insert that took
-/// it is now counted and the next number is tried; if the number does not move, the slug
-/// is held by a post the author cannot see and the post gets a random suffix instead.
-/// Returns the slug the post got.
-pub async fn insert(db: &AnyPool, new: &NewPost<'_>, base_slug: &str) -> sqlx::Result<String> {
+/// Inserts a post with its tags under `base_slug`, or `base_slug-2`, `-3`, ... when a post
+/// its author can see (a visible one, or one of their own) has it. The numbering counts
+/// only those, so it says nothing about other authors' drafts and scheduled posts. When the
+/// unique index refuses the slug, the numbering is looked at again: a concurrent insert
+/// that took it is now counted and the next number is tried; if the number does not move,
+/// the slug is held by a post the author cannot see and the post gets a random suffix
+/// instead. The post and its tags are one transaction, so no reader, backup or crash ever
+/// sees the post without them. Returns the slug the post got.
+pub async fn insert(
+    db: &AnyPool,
+    new: &NewPost<'_>,
+    base_slug: &str,
+    tags: &[NewTag],
+) -> sqlx::Result<String> {
     let published_at = match (new.publish_at, new.published) {
         (Some(at), _) => unix(at),
         (None, true) => unix(new.now),
         (None, false) => 0,
     };
-    let mut slug = next_visible_slug(db, base_slug, new.author_id, new.now).await?;
-    // Each refusal means another post took a slug meanwhile, so this ends; the bound is a
-    // net for a database that keeps refusing.
+    // Each refusal means another post took a slug meanwhile (PostgreSQL; SQLite's write
+    // lock, held from the start, keeps the choice and the insert together), so this ends;
+    // the bound is a net for a database that keeps refusing.
+    let mut refused: Option<String> = None;
     for _ in 0..INSERT_TRIES {
-        let res = sqlx::query(
+        let mut tx = WriteTx::begin(db).await?;
+        let next = next_visible_slug(&mut tx, base_slug, new.author_id, new.now).await?;
+        // The number did not move since the last refusal: the slug is held by a post the
+        // author cannot see.
+        let chosen = if refused.as_ref() == Some(&next) {
+            format!("{base_slug}-{}", random_suffix())
+        } else {
+            next.clone()
+        };
+        let res: sqlx::Result<Vec<(i64,)>> = sqlx::query_as(
             "INSERT INTO posts (author_id, slug, title, body_md, body_html, excerpt_md, \
              excerpt_html, published, published_at, created_at, updated_at, body_text) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING id",
         )
         .bind(new.author_id.0)
-        .bind(&slug)
+        .bind(&chosen)
         .bind(new.title)
         .bind(new.body_md)
         .bind(new.body_html)
@@ -382,17 +323,19 @@ pub async fn insert(db: &AnyPool, new: &NewPost<'_>, base_slug: &str) -> sqlx::R
         .bind(published_at)
         .bind(unix(new.now))
         .bind(new.body_text)
-        .execute(db)
+        .fetch_all(tx.conn())
         .await;
         match res {
-            Ok(_) => return Ok(slug),
+            Ok(ids) => {
+                let (id,) = ids.into_iter().next().ok_or(sqlx::Error::RowNotFound)?;
+                tags::set_in(tx.conn(), PostId(id), tags, new.now).await?;
+                tx.commit().await?;
+                return Ok(chosen);
+            }
             Err(e) if is_unique_violation(&e) => {
-                let next = next_visible_slug(db, base_slug, new.author_id, new.now).await?;
-                slug = if next == slug {
-                    format!("{base_slug}-{}", random_suffix())
-                } else {
-                    next
-                };
+                // PostgreSQL takes nothing more in this transaction: end it, look again.
+                tx.rollback().await?;
+                refused = Some(next);
             }
             Err(e) => return Err(e),
         }
@@ -407,23 +350,44 @@ const INSERT_TRIES: usize = 1000;
 /// The first of `base`, `base-2`, `base-3`, ... that no post visible to `author` at `now`
 /// holds (visible to all, or the author's own).
 async fn next_visible_slug(
-    db: &AnyPool,
+    tx: &mut WriteTx,
     base: &str,
     author: UserId,
     now: OffsetDateTime,
 ) -> sqlx::Result<String> {
     // Slugs hold only [a-z0-9-], so the LIKE pattern has no wildcard but its own '%'.
-    let taken: Vec<(String,)> = sqlx::query_as(&format!(
-        "SELECT p.slug FROM posts p WHERE (p.slug = $1 OR p.slug LIKE $2) \
-         AND (({}) OR p.author_id = $3)",
-        visible_at(4)
-    ))
-    .bind(base)
-    .bind(format!("{base}-%"))
-    .bind(author.0)
-    .bind(unix(now))
-    .fetch_all(db)
-    .await?;
+    // SQLite cannot use the slug index for that LIKE, and walked every visible post (3 ms
+    // a post at 1,000 posts, growing with them); in its binary order the slugs starting
+    // with `base` and a '-' or nothing lie between `base` and `base.` ('.' follows '-'
+    // and precedes every slug character), a range the index serves. (PostgreSQL's text
+    // order depends on the collation, so it keeps the plain LIKE.)
+    let sqlite = tx.is_sqlite();
+    // The visibility test goes inside coalesce() there, or SQLite prefers to walk the
+    // visible posts by their indexes again.
+    let sql = if sqlite {
+        format!(
+            "SELECT p.slug FROM posts p WHERE p.slug >= $1 AND p.slug < $5 \
+             AND (p.slug = $1 OR p.slug LIKE $2) AND coalesce(({}) OR p.author_id = $3, 0)",
+            visible_at(4)
+        )
+    } else {
+        format!(
+            "SELECT p.slug FROM posts p WHERE (p.slug = $1 OR p.slug LIKE $2) \
+             AND (({}) OR p.author_id = $3)",
+            visible_at(4)
+        )
+    };
+    let q = sqlx::query_as(&sql)
+        .bind(base)
+        .bind(format!("{base}-%"))
+        .bind(author.0)
+        .bind(unix(now));
+    let q = if sqlite {
+        q.bind(format!("{base}."))
+    } else {
+        q
+    };
+    let taken: Vec<(String,)> = q.fetch_all(tx.conn()).await?;
     let taken: std::collections::HashSet<String> = taken.into_iter().map(|(s,)| s).collect();
     if !taken.contains(base) {
         return Ok(base.to_string());
@@ -434,19 +398,30 @@ async fn next_visible_slug(
     Ok(format!("{base}-{n}"))
 }
 
-/// Eight random lowercase letters and digits (about 41 bits): a slug suffix that neither
-/// counts nor names the posts it avoids.
+/// A letter then seven random lowercase letters and digits (about 41 bits): a slug suffix
+/// that neither counts nor names the posts it avoids, and, starting with a letter, never
+/// reads as the numbering of `base-2`, `base-3`, ...
 fn random_suffix() -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rngs::OsRng;
     (0..8)
-        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .map(|i| {
+            let of = if i == 0 { 26 } else { CHARS.len() };
+            CHARS[rng.gen_range(0..of)] as char
+        })
         .collect()
 }
 
-/// Saves an edit, with the publication time [`publication_time`] decided.
-pub async fn update(db: &AnyPool, id: PostId, up: &PostUpdate<'_>) -> sqlx::Result<()> {
+/// Saves an edit and the post's tags in one transaction, with the publication time
+/// [`publication_time`] decided.
+pub async fn update(
+    db: &AnyPool,
+    id: PostId,
+    up: &PostUpdate<'_>,
+    tags: &[NewTag],
+) -> sqlx::Result<()> {
+    let mut tx = WriteTx::begin(db).await?;
     sqlx::query(
         "UPDATE posts SET title = $1, body_md = $2, body_html = $3, excerpt_md = $4, \
          excerpt_html = $5, published = $6, published_at = $7, updated_at = $8, \
@@ -462,9 +437,10 @@ pub async fn update(db: &AnyPool, id: PostId, up: &PostUpdate<'_>) -> sqlx::Resu
     .bind(unix(up.now))
     .bind(id.0)
     .bind(up.body_text)
-    .execute(db)
+    .execute(tx.conn())
     .await?;
-    Ok(())
+    tags::set_in(tx.conn(), id, tags, up.now).await?;
+    tx.commit().await
 }
 
 pub async fn delete(db: &AnyPool, id: PostId) -> sqlx::Result<()> {
@@ -473,4 +449,77 @@ pub async fn delete(db: &AnyPool, id: PostId) -> sqlx::Result<()> {
         .execute(db)
         .await?;
     Ok(())
+}
+
+/// A post saved before excerpts existed, waiting for its excerpt (migration 0008 lists
+/// them in `excerpt_backfill`).
+#[derive(Debug, Clone)]
+pub struct AwaitingExcerpt {
+    pub id: PostId,
+    pub body_md: String,
+    pub excerpt_md: String,
+}
+
+/// Up to `limit` posts still waiting for their excerpt, by id.
+pub async fn awaiting_excerpt(db: &AnyPool, limit: i64) -> sqlx::Result<Vec<AwaitingExcerpt>> {
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT p.id, p.body_md, p.excerpt_md FROM excerpt_backfill b \
+         JOIN posts p ON p.id = b.post_id ORDER BY b.post_id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, body_md, excerpt_md)| AwaitingExcerpt {
+            id: PostId(id),
+            body_md,
+            excerpt_md,
+        })
+        .collect())
+}
+
+/// Stores the excerpt rendered for `post` and takes it off the waiting list. The excerpt
+/// is stored only while the post still has none and is as it was read: an edit saved
+/// meanwhile made its own. Neither `updated_at` nor anything else moves: the post did not
+/// change. Safe to repeat.
+pub async fn set_awaited_excerpt(
+    db: &AnyPool,
+    post: &AwaitingExcerpt,
+    excerpt_html: &str,
+) -> sqlx::Result<()> {
+    if !excerpt_html.is_empty() {
+        sqlx::query(
+            "UPDATE posts SET excerpt_html = $1 WHERE id = $2 AND excerpt_html = '' \
+             AND body_md = $3 AND excerpt_md = $4",
+        )
+        .bind(excerpt_html)
+        .bind(post.id.0)
+        .bind(&post.body_md)
+        .bind(&post.excerpt_md)
+        .execute(db)
+        .await?;
+    }
+    sqlx::query("DELETE FROM excerpt_backfill WHERE post_id = $1")
+        .bind(post.id.0)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::random_suffix;
+
+    #[test]
+    fn a_random_suffix_never_reads_as_a_number() {
+        for _ in 0..2000 {
+            let s = random_suffix();
+            assert_eq!(s.len(), 8);
+            assert!(s.starts_with(|c: char| c.is_ascii_lowercase()), "{s}");
+            assert!(s
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        }
+    }
 }

@@ -6,6 +6,21 @@
 //! plain words, and each backend gets a query built from those, every term quoted. So no
 //! input is a syntax error, and both backends match the same posts: exact words, case
 //! folded, no stemming, title matches ranked above body matches.
+//!
+//! Results page by keyset cursor ([`SearchCursor`]: a hit's rank, publication time and
+//! id), which is only sound if a post's rank depends on nothing but the post and the
+//! query; otherwise a cursor taken on page 1 would skip or repeat hits on page 2. So
+//! neither SQLite's `bm25` (it weighs words by the whole index, drafts included, so
+//! every save of any post would move every rank, and a rank in a link would tell readers
+//! about drafts) nor per-match counting (FTS5's `highlight` re-reads and re-tokenizes
+//! each matching post's text: 12 ms for a word in 1,000 posts) is used. A hit's rank is
+//! [`TITLE_WEIGHT`] when its title alone holds the query's words and phrases, plus one
+//! when its text alone does (a post whose words are split between the two ranks 0):
+//! both backends answer that from their index, and the same way.
+//!
+//! Only the page's hits get their highlighted title and snippet: ranking and counting
+//! read the index and the narrow `posts_visible` index (migration 0012), never a post's
+//! text.
 
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
@@ -89,6 +104,19 @@ impl Query {
         out
     }
 
+    /// The query's positive part in FTS5 syntax, restricted to one column: what a post
+    /// must hold there for that column to count in its rank.
+    fn fts5_in(&self, column: &str) -> String {
+        let quote = |p: &Phrase| format!("\"{}\"", p.join(" ").replace('"', "\"\""));
+        let positive = self
+            .groups
+            .iter()
+            .map(|g| format!("({})", g.iter().map(quote).collect::<Vec<_>>().join(" OR ")))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        format!("{{{column}}} : ({positive})")
+    }
+
     /// The query for PostgreSQL's `websearch_to_tsquery`, every phrase quoted:
     /// `"a" or "b c" "d" -"e"`.
     fn websearch(&self) -> String {
@@ -148,102 +176,423 @@ fn words(term: &str) -> Vec<String> {
 /// [`MARK_START`]/[`MARK_END`] around the matched words (see `text::highlight`).
 #[derive(Debug, Clone)]
 pub struct Hit {
+    pub id: PostId,
     pub slug: String,
     pub title: String,
     pub title_marked: String,
     pub snippet_marked: String,
     pub author_name: String,
+    /// "" while the author has no handle yet.
+    pub author_handle: String,
     pub published_at: Option<OffsetDateTime>,
     pub updated_at: OffsetDateTime,
+    pub rank: f64,
 }
 
 impl<'r> FromRow<'r, AnyRow> for Hit {
     fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
         Ok(Hit {
+            id: PostId(row.try_get("id")?),
             slug: row.try_get("slug")?,
             title: row.try_get("title")?,
             title_marked: row.try_get("title_marked")?,
             snippet_marked: row.try_get("snippet_marked")?,
             author_name: row.try_get("author_name")?,
+            author_handle: row.try_get("author_handle")?,
             published_at: time_or_never(row, "published_at")?,
             updated_at: time_at(row, "updated_at")?,
+            rank: row.try_get("hit_rank")?,
         })
     }
 }
 
-/// Posts public at `now` matching `query`, best match first (then newest), `limit` from
-/// `offset`. An empty query finds nothing without asking the database. Every post is
-/// indexed; visibility ([`posts::VISIBLE`](super::posts::VISIBLE)) is decided here, at
-/// query time, so a scheduled post is found as soon as it is due.
+impl Hit {
+    /// Where a page that ends with this hit goes on: the hits after it.
+    pub fn cursor(&self) -> SearchCursor {
+        SearchCursor {
+            rank: self.rank,
+            at: self.published_at.map_or(0, unix),
+            id: self.id.0,
+        }
+    }
+}
+
+/// A place in the best-first order of a query's hits: (rank, published_at, id) of the
+/// last hit shown, the order's whole key. Written in links as `<rank>-<unix
+/// seconds>-<id>`, the rank in the shortest decimal form that reads back as the same
+/// number, so the database compares exactly what it computed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchCursor {
+    rank: f64,
+    at: i64,
+    id: i64,
+}
+
+impl std::fmt::Display for SearchCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}-{}", self.rank, self.at, self.id)
+    }
+}
+
+impl std::str::FromStr for SearchCursor {
+    type Err = ();
+
+    /// A non-negative decimal number (digits, at most one '.') and two non-negative
+    /// integers, joined by '-'; anything else (exponents, signs, "inf") is refused.
+    fn from_str(s: &str) -> Result<SearchCursor, ()> {
+        let mut parts = s.split('-');
+        let (Some(rank), Some(at), Some(id), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(());
+        };
+        let number = |n: &str| -> Result<i64, ()> {
+            if n.is_empty() || n.len() > 18 || !n.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(());
+            }
+            n.parse().map_err(|_| ())
+        };
+        let decimal = !rank.is_empty()
+            && rank.len() <= 400
+            && rank.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && rank.bytes().filter(|&b| b == b'.').count() <= 1
+            && rank.bytes().any(|b| b.is_ascii_digit());
+        if !decimal {
+            return Err(());
+        }
+        let rank: f64 = rank.parse().map_err(|_| ())?;
+        if !rank.is_finite() {
+            return Err(());
+        }
+        Ok(SearchCursor {
+            rank,
+            at: number(at)?,
+            id: number(id)?,
+        })
+    }
+}
+
+/// Where a page of results starts: after skipping some (`&page=N`), or after a cursor.
+#[derive(Debug, Clone, Copy)]
+pub enum PageStart {
+    Offset(i64),
+    After(SearchCursor),
+}
+
+/// On SQLite: the rank of the row of `posts_fts` at hand (see the module documentation),
+/// with the query's positive part restricted to the title bound at `$title` and to the
+/// text at `$title + 1` ([`Query::fts5_in`]). FTS5 answers each restriction once per
+/// statement, from its index.
+fn sqlite_rank(title: usize) -> String {
+    let body = title + 1;
+    format!(
+        "CAST({TITLE_WEIGHT} * (posts_fts.rowid IN (SELECT rowid FROM posts_fts \
+         WHERE posts_fts MATCH ${title})) + (posts_fts.rowid IN (SELECT rowid FROM posts_fts \
+         WHERE posts_fts MATCH ${body})) AS REAL)"
+    )
+}
+
+/// SQLite's matching posts that are public at `$now`, read through `posts_visible`
+/// rather than the wide posts rows. CROSS JOIN keeps FTS5 as the outer loop: otherwise
+/// SQLite walks the visible posts and asks FTS5 once for each.
+fn sqlite_matches(now: usize) -> String {
+    format!(
+        "posts_fts CROSS JOIN posts p INDEXED BY posts_visible ON p.id = posts_fts.rowid \
+         WHERE posts_fts MATCH $1 AND {}",
+        visible_at(now)
+    )
+}
+
+/// On PostgreSQL: the rank of post `p` for tsquery `q`, as on SQLite: title words carry
+/// weight A and text words B in `p.search`, so `ts_filter` keeps one of the two.
+fn postgres_rank() -> String {
+    format!(
+        "({TITLE_WEIGHT} * (ts_filter(p.search, '{{a}}') @@ q)::int \
+         + (ts_filter(p.search, '{{b}}') @@ q)::int)::float8"
+    )
+}
+
+/// A query's public hits, best first: (rank, published_at, id) each, as of `version` of
+/// the page generation and until `due` (unix seconds: the next publication time then to
+/// come, when a scheduled post joins the public ones).
+struct Ranked {
+    version: i64,
+    due: Option<i64>,
+    hits: Vec<(f64, i64, i64)>,
+}
+
+impl Ranked {
+    /// The place of the first hit after `c` in the best-first order.
+    fn after(&self, c: SearchCursor) -> usize {
+        self.hits
+            .partition_point(|&(rank, at, id)| (rank, at, id) >= (c.rank, c.at, c.id))
+    }
+}
+
+/// Most queries kept, and most hits kept over all of them (24 bytes each, so about
+/// 14 MiB): a visitor sending ever new queries only pushes older ones out. A query with
+/// more hits than `MAX_KEPT_HITS` / 2 is ranked again for every page.
+const MAX_KEPT_QUERIES: usize = 64;
+const MAX_KEPT_HITS: usize = 600_000;
+
+/// The ranked hits of recent queries, per pool. Ranking costs what the number of
+/// matching posts costs (every one is ranked, and its visibility checked); a page of
+/// results then costs what its ten hits cost. An entry holds while the page
+/// generation (moved by every write to posts, by triggers, on any instance) is unchanged and no
+/// scheduled post has come due since: both are checked on each use, so what a page shows
+/// is never older than the database.
+#[derive(Debug, Default)]
+pub struct Cache {
+    entries: std::sync::Mutex<std::collections::VecDeque<(String, std::sync::Arc<Ranked>)>>,
+    /// Held while ranking: requests that find nothing kept wait for the one ranking
+    /// instead of all ranking the same query at once (each holding every hit's row).
+    ranking: rocket::tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Ranked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ranked({} hits)", self.hits.len())
+    }
+}
+
+impl Cache {
+    fn get(&self, key: &str, version: i64, now: i64) -> Option<std::sync::Arc<Ranked>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .iter()
+            .find(|(k, r)| k == key && r.version == version && r.due.is_none_or(|d| now < d))
+            .map(|(_, r)| r.clone())
+    }
+
+    fn put(&self, key: String, ranked: std::sync::Arc<Ranked>) {
+        if ranked.hits.len() > MAX_KEPT_HITS / 2 {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|(k, _)| *k != key);
+        entries.push_back((key, ranked));
+        let mut kept: usize = entries.iter().map(|(_, r)| r.hits.len()).sum();
+        while entries.len() > MAX_KEPT_QUERIES || kept > MAX_KEPT_HITS {
+            match entries.pop_front() {
+                Some((_, r)) => kept -= r.hits.len(),
+                None => break,
+            }
+        }
+    }
+}
+
+/// The page cache's generation (migration 0011), which triggers move in every write to
+/// posts, tags and authors' names: what search shows changes with nothing else.
+async fn search_version(pool: &Pool) -> sqlx::Result<i64> {
+    let (version,): (i64,) = sqlx::query_as("SELECT generation FROM page_generation WHERE id = 1")
+        .fetch_one(&pool.inner)
+        .await?;
+    Ok(version)
+}
+
+/// `query`'s hits public at `now`, best first: from the pool's cache while they hold,
+/// else ranked by the database (and kept).
+async fn ranked(
+    pool: &Pool,
+    query: &Query,
+    now: OffsetDateTime,
+) -> sqlx::Result<std::sync::Arc<Ranked>> {
+    let now = unix(now);
+    let (key, text) = match pool.backend {
+        Backend::Sqlite => (query.fts5(), query.fts5()),
+        Backend::Postgres => (query.websearch(), query.websearch()),
+    };
+    // Read before ranking: a write committed in between moves the version past what is
+    // kept, so the entry is ranked again next time rather than kept stale.
+    let version = search_version(pool).await?;
+    if let Some(r) = pool.search_cache.get(&key, version, now) {
+        return Ok(r);
+    }
+    let _ranking = pool.search_cache.ranking.lock().await;
+    // Another request may have ranked it (or something was written) meanwhile.
+    let version = search_version(pool).await?;
+    if let Some(r) = pool.search_cache.get(&key, version, now) {
+        return Ok(r);
+    }
+    let hits: Vec<(f64, i64, i64)> = match pool.backend {
+        Backend::Sqlite => {
+            let sql = format!(
+                "SELECT k.hit_rank, k.published_at, k.id FROM (SELECT {rank} AS hit_rank, \
+                 p.published_at, p.id FROM {matches}) k \
+                 ORDER BY k.hit_rank DESC, k.published_at DESC, k.id DESC",
+                rank = sqlite_rank(3),
+                matches = sqlite_matches(2),
+            );
+            sqlx::query_as(&sql)
+                .bind(text)
+                .bind(now)
+                .bind(query.fts5_in("title"))
+                .bind(query.fts5_in("body"))
+                .fetch_all(&pool.inner)
+                .await?
+        }
+        Backend::Postgres => {
+            let sql = format!(
+                "SELECT k.rank, k.published_at, k.id FROM (SELECT p.id, p.published_at, \
+                 {rank} AS rank FROM posts p, websearch_to_tsquery('simple', $1) q \
+                 WHERE p.search @@ q AND {visible}) k \
+                 ORDER BY k.rank DESC, k.published_at DESC, k.id DESC",
+                rank = postgres_rank(),
+                visible = visible_at(2)
+            );
+            sqlx::query_as(&sql)
+                .bind(text)
+                .bind(now)
+                .fetch_all(&pool.inner)
+                .await?
+        }
+    };
+    // 0 when none is to come (sqlx's Any driver cannot decode a bare NULL).
+    let (due,): (i64,) = sqlx::query_as(
+        "SELECT COALESCE(MIN(p.published_at), 0) FROM posts p \
+         WHERE p.published = 1 AND p.published_at > $1",
+    )
+    .bind(now)
+    .fetch_one(&pool.inner)
+    .await?;
+    let due = (due > now).then_some(due);
+    let ranked = std::sync::Arc::new(Ranked { version, due, hits });
+    pool.search_cache.put(key, ranked.clone());
+    Ok(ranked)
+}
+
+/// Posts public at `now` matching `query`, best match first (then newest, then by id),
+/// `limit` of them from `from`. An empty query finds nothing without asking the
+/// database. Every post is indexed; visibility ([`posts::VISIBLE`](super::posts::VISIBLE))
+/// is decided here, at query time, so a scheduled post is found as soon as it is due.
 pub async fn search(
     pool: &Pool,
     query: &Query,
     now: OffsetDateTime,
+    from: PageStart,
     limit: i64,
-    offset: i64,
 ) -> sqlx::Result<Vec<Hit>> {
     if query.is_empty() {
         return Ok(Vec::new());
     }
+    let ranked = ranked(pool, query, now).await?;
+    let first = match from {
+        PageStart::Offset(n) => usize::try_from(n).unwrap_or(0),
+        PageStart::After(c) => ranked.after(c),
+    };
+    let first = first.min(ranked.hits.len());
+    let last = first
+        .saturating_add(usize::try_from(limit).unwrap_or(0))
+        .min(ranked.hits.len());
+    page_hits(pool, query, &ranked.hits[first..last]).await
+}
+
+/// The hits of one page, in the order of `page` ((rank, published_at, id), as ranked):
+/// their highlighted titles and snippets, which both backends make by re-reading the
+/// text, so only for these.
+async fn page_hits(pool: &Pool, query: &Query, page: &[(f64, i64, i64)]) -> sqlx::Result<Vec<Hit>> {
+    let (Some(low), Some(high)) = (
+        page.iter().map(|h| h.2).min(),
+        page.iter().map(|h| h.2).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    // The ids are the database's own integers. On SQLite the range lets FTS5 skip to
+    // them; the list picks them out.
+    let ids = page
+        .iter()
+        .map(|h| h.2.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     let (start, end) = (MARK_START.to_string(), MARK_END.to_string());
-    match pool.backend {
+    let found: Vec<Hit> = match pool.backend {
         Backend::Sqlite => {
-            sqlx::query_as(&format!(
-                "SELECT p.slug, p.title, u.name AS author_name, p.published_at, p.updated_at, \
-                 highlight(posts_fts, 0, $4, $5) AS title_marked, \
-                 snippet(posts_fts, 1, $4, $5, '…', {SNIPPET_WORDS}) AS snippet_marked \
-                 FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid \
+            let sql = format!(
+                "SELECT p.id, p.slug, p.title, u.name AS author_name, \
+                 u.handle AS author_handle, p.published_at, p.updated_at, 0.0 AS hit_rank, \
+                 highlight(posts_fts, 0, $2, $3) AS title_marked, \
+                 snippet(posts_fts, 1, $2, $3, '…', {SNIPPET_WORDS}) AS snippet_marked \
+                 FROM posts_fts CROSS JOIN posts p ON p.id = posts_fts.rowid \
                  JOIN users u ON u.id = p.author_id \
-                 WHERE posts_fts MATCH $1 AND {} \
-                 ORDER BY bm25(posts_fts, {TITLE_WEIGHT}, 1.0), p.published_at DESC, p.id DESC \
-                 LIMIT $2 OFFSET $3",
-                visible_at(6)
-            ))
-            .bind(query.fts5())
-            .bind(limit)
-            .bind(offset)
-            .bind(start)
-            .bind(end)
-            .bind(unix(now))
-            .fetch_all(&pool.inner)
-            .await
+                 WHERE posts_fts MATCH $1 AND posts_fts.rowid BETWEEN $4 AND $5 \
+                 AND posts_fts.rowid IN ({ids})"
+            );
+            sqlx::query_as(&sql)
+                .bind(query.fts5())
+                .bind(start)
+                .bind(end)
+                .bind(low)
+                .bind(high)
+                .fetch_all(&pool.inner)
+                .await?
         }
         Backend::Postgres => {
-            // Only the page's rows get headlines: ts_headline re-reads the whole text.
-            // Its parser drops anything that looks like an HTML tag, which in plain text
-            // is what the author wrote: '<' goes through as LT_STANDIN and comes back.
+            // ts_headline re-reads the whole text. Its parser drops anything that looks
+            // like an HTML tag, which in plain text is what the author wrote: '<' goes
+            // through as LT_STANDIN and comes back.
             let body_opts = format!(
                 "StartSel={start}, StopSel={end}, MaxWords={SNIPPET_WORDS}, MinWords={}, \
                  ShortWord=0, MaxFragments=1",
                 SNIPPET_WORDS / 2
             );
             let title_opts = format!("StartSel={start}, StopSel={end}, HighlightAll=true");
-            let body_weight = 1.0 / TITLE_WEIGHT;
-            sqlx::query_as(&format!(
-                "SELECT p.slug, p.title, u.name AS author_name, p.published_at, p.updated_at, \
-                 ts_headline('simple', replace(p.title, '<', $6), hits.q, $4) AS title_marked, \
+            let sql = format!(
+                "SELECT p.id, p.slug, p.title, u.name AS author_name, \
+                 u.handle AS author_handle, p.published_at, p.updated_at, \
+                 0.0::float8 AS hit_rank, \
+                 ts_headline('simple', replace(p.title, '<', $4), q, $2) AS title_marked, \
                  ts_headline('simple', replace(left(CASE WHEN p.body_text = '' THEN p.body_md \
-                   ELSE p.body_text END, 100000), '<', $6), hits.q, $5) AS snippet_marked \
-                 FROM (SELECT p.id, p.published_at, q, \
-                   ts_rank('{{0.1, 0.1, {body_weight}, 1.0}}', p.search, q) AS rank \
-                   FROM posts p, websearch_to_tsquery('simple', $1) q \
-                   WHERE p.search @@ q AND {visible} \
-                   ORDER BY rank DESC, p.published_at DESC, p.id DESC LIMIT $2 OFFSET $3) hits \
-                 JOIN posts p ON p.id = hits.id JOIN users u ON u.id = p.author_id \
-                 ORDER BY hits.rank DESC, hits.published_at DESC, hits.id DESC",
-                visible = visible_at(7)
-            ))
-            .bind(query.websearch())
-            .bind(limit)
-            .bind(offset)
-            .bind(title_opts)
-            .bind(body_opts)
-            .bind(LT_STANDIN.to_string())
-            .bind(unix(now))
-            .fetch_all(&pool.inner)
-            .await
+                   ELSE p.body_text END, 100000), '<', $4), q, $3) AS snippet_marked \
+                 FROM posts p JOIN users u ON u.id = p.author_id, \
+                 websearch_to_tsquery('simple', $1) q WHERE p.id IN ({ids})"
+            );
+            sqlx::query_as(&sql)
+                .bind(query.websearch())
+                .bind(title_opts)
+                .bind(body_opts)
+                .bind(LT_STANDIN.to_string())
+                .fetch_all(&pool.inner)
+                .await?
         }
+    };
+    let mut found: std::collections::HashMap<i64, Hit> =
+        found.into_iter().map(|hit| (hit.id.0, hit)).collect();
+    // A post deleted since it was ranked is left out.
+    Ok(page
+        .iter()
+        .filter_map(|&(rank, _, id)| found.remove(&id).map(|hit| Hit { rank, ..hit }))
+        .collect())
+}
+
+/// How many posts public at `now` match `query` (0 for an empty query).
+pub async fn count(pool: &Pool, query: &Query, now: OffsetDateTime) -> sqlx::Result<i64> {
+    if query.is_empty() {
+        return Ok(0);
     }
+    Ok(ranked(pool, query, now).await?.hits.len() as i64)
+}
+
+/// The cursor of the page of `page_size` hits just better than `cursor` (the "Better
+/// matches" link of a cursor page); None when that page is the first one.
+pub async fn better_page(
+    pool: &Pool,
+    query: &Query,
+    now: OffsetDateTime,
+    cursor: SearchCursor,
+    page_size: i64,
+) -> sqlx::Result<Option<SearchCursor>> {
+    if query.is_empty() {
+        return Ok(None);
+    }
+    let ranked = ranked(pool, query, now).await?;
+    // As for the home page's "Newer posts": the better page holds the `page_size` hits
+    // at or just better than the cursor, so it starts after the one `page_size` further.
+    let at_or_better = ranked.after(cursor);
+    let page_size = usize::try_from(page_size).unwrap_or(0);
+    Ok(at_or_better
+        .checked_sub(page_size + 1)
+        .map(|i| ranked.hits[i])
+        .map(|(rank, at, id)| SearchCursor { rank, at, id }))
 }
 
 /// The first `chars` characters of a post's plain text; "" when the post has none
@@ -289,6 +638,48 @@ mod tests {
             q.websearch(),
             r#""rust" "borrow checker" "async" or "await" -"java" -"old news""#
         );
+    }
+
+    #[test]
+    fn a_cursor_reads_back_as_the_very_rank_it_was_written_from() {
+        for rank in [
+            0.0,
+            1.0,
+            22.0,
+            0.060_792_71_f32 as f64,
+            1e-20,
+            0.1 + 0.2,
+            f64::MAX,
+        ] {
+            let c = SearchCursor {
+                rank,
+                at: 1_700_000_000,
+                id: 42,
+            };
+            let text = c.to_string();
+            assert_eq!(text.parse::<SearchCursor>(), Ok(c), "{text}");
+        }
+        for bad in [
+            "",
+            "1-2",
+            "1-2-3-4",
+            "-1-2-3",
+            "1e5-2-3",
+            "inf-2-3",
+            "NaN-2-3",
+            ".-2-3",
+            "1..2-3-4",
+            "1.2.3-4-5",
+            "1-x-3",
+            "1-2-",
+            "+1-2-3",
+            " 1-2-3",
+        ] {
+            assert!(bad.parse::<SearchCursor>().is_err(), "{bad:?}");
+        }
+        assert!(format!("{}-1-1", "9".repeat(401))
+            .parse::<SearchCursor>()
+            .is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::users::User;
 use super::{flag, named, text_or_none, time_at, unix};
-use crate::domain::{ProviderId, SessionId, UserId};
+use crate::domain::{AuthMethod, ProviderId, SessionId, UserId};
 
 /// A live session with its user, as the request guard needs it.
 #[derive(Debug, Clone)]
@@ -16,6 +16,10 @@ pub struct SessionUser {
     pub last_seen_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub provider: ProviderId,
+    /// How the login that made it was made.
+    pub method: AuthMethod,
+    /// For an OIDC login, the methods the provider said it used (RFC 8176 `amr`).
+    pub amr: Vec<String>,
     pub user: User,
 }
 
@@ -27,6 +31,8 @@ impl<'r> FromRow<'r, AnyRow> for SessionUser {
             last_seen_at: time_at(row, "last_seen_at")?,
             expires_at: time_at(row, "expires_at")?,
             provider: named(row, "provider")?,
+            method: named(row, "method")?,
+            amr: amr_list(row)?,
             user: User::from_row(row)?,
         })
     }
@@ -39,6 +45,9 @@ pub struct SessionInfo {
     pub remember: bool,
     pub user_agent: String,
     pub provider: ProviderId,
+    pub method: AuthMethod,
+    /// As `SessionUser::amr`.
+    pub amr: Vec<String>,
     pub created_at: OffsetDateTime,
     pub last_seen_at: OffsetDateTime,
 }
@@ -50,10 +59,18 @@ impl<'r> FromRow<'r, AnyRow> for SessionInfo {
             remember: flag(row, "remember")?,
             user_agent: row.try_get("user_agent")?,
             provider: named(row, "provider")?,
+            method: named(row, "method")?,
+            amr: amr_list(row)?,
             created_at: time_at(row, "created_at")?,
             last_seen_at: time_at(row, "last_seen_at")?,
         })
     }
+}
+
+/// The stored space-separated `amr` column as a list.
+fn amr_list(row: &AnyRow) -> sqlx::Result<Vec<String>> {
+    let amr: String = row.try_get("amr")?;
+    Ok(amr.split_whitespace().map(str::to_string).collect())
 }
 
 pub struct NewSession<'a> {
@@ -64,6 +81,7 @@ pub struct NewSession<'a> {
     pub token_hash: &'a str,
     pub user_id: UserId,
     pub provider: ProviderId,
+    pub method: AuthMethod,
     pub remember: bool,
     pub user_agent: &'a str,
     pub now: OffsetDateTime,
@@ -76,8 +94,9 @@ pub struct NewSession<'a> {
 pub async fn insert(db: &AnyPool, s: NewSession<'_>) -> sqlx::Result<SessionId> {
     let query = sqlx::query_as(
         "INSERT INTO sessions (token_hash, user_id, provider, remember, user_agent, \
-         created_at, last_seen_at, expires_at, id_token, oidc_sid, credential_version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10) RETURNING id",
+         created_at, last_seen_at, expires_at, id_token, oidc_sid, credential_version, \
+         method, proved_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $6) RETURNING id",
     )
     .bind(s.token_hash)
     .bind(s.user_id.0)
@@ -88,7 +107,8 @@ pub async fn insert(db: &AnyPool, s: NewSession<'_>) -> sqlx::Result<SessionId> 
     .bind(unix(s.expires_at))
     .bind(s.id_token.unwrap_or(""))
     .bind(s.oidc_sid.unwrap_or(""))
-    .bind(s.credential_version);
+    .bind(s.credential_version)
+    .bind(s.method.as_str());
     let (id,): (i64,) = super::fetch_returning(query, db).await?;
     Ok(SessionId(id))
 }
@@ -102,7 +122,7 @@ pub async fn by_token_hash(
     now: OffsetDateTime,
 ) -> sqlx::Result<Option<SessionUser>> {
     sqlx::query_as(
-        "SELECT s.id AS session_id, s.remember, s.last_seen_at, s.expires_at, s.provider, \
+        "SELECT s.id AS session_id, s.remember, s.last_seen_at, s.expires_at, s.provider, s.method, s.amr, \
          u.id, u.kind, u.email, u.name, u.is_admin, u.credential_version \
          FROM sessions s JOIN users u ON u.id = s.user_id \
          WHERE s.token_hash = $1 AND s.expires_at > $2 \
@@ -129,7 +149,7 @@ pub async fn list_for_user(
     now: OffsetDateTime,
 ) -> sqlx::Result<Vec<SessionInfo>> {
     sqlx::query_as(
-        "SELECT id, remember, user_agent, provider, created_at, last_seen_at FROM sessions \
+        "SELECT id, remember, user_agent, provider, method, amr, created_at, last_seen_at FROM sessions \
          WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC, id DESC",
     )
     .bind(user_id.0)
@@ -238,4 +258,51 @@ pub async fn delete_oidc_for_user(db: &AnyPool, user_id: UserId) -> sqlx::Result
         .execute(db)
         .await?;
     Ok(done.rows_affected())
+}
+
+/// When the session's user last proved who they are (its login or a later step-up), in
+/// unix seconds; None when the session is gone.
+pub async fn proved_at(db: &AnyPool, id: SessionId) -> sqlx::Result<Option<i64>> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT proved_at FROM sessions WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|(t,)| t))
+}
+
+/// Records a fresh proof (a password or code given just now) for the session.
+pub async fn mark_proved(db: &AnyPool, id: SessionId, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE sessions SET proved_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id.0)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Records the authentication methods (`amr`) the OpenID provider said an OIDC login used.
+pub async fn set_amr(db: &AnyPool, id: SessionId, amr: &[String]) -> sqlx::Result<()> {
+    sqlx::query("UPDATE sessions SET amr = $1 WHERE id = $2")
+        .bind(amr.join(" "))
+        .bind(id.0)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Records that the session's user just proved a second factor in it (set one up):
+/// the session now counts as made with `method`, proved now.
+pub async fn upgrade_method(
+    db: &AnyPool,
+    id: SessionId,
+    method: AuthMethod,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE sessions SET method = $1, proved_at = $2 WHERE id = $3")
+        .bind(method.as_str())
+        .bind(now)
+        .bind(id.0)
+        .execute(db)
+        .await?;
+    Ok(())
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::AnyPool;
+use sqlx::{AnyConnection, AnyPool};
 
 use time::OffsetDateTime;
 
@@ -44,20 +44,20 @@ pub async fn by_slug(db: &AnyPool, slug: &str) -> sqlx::Result<Option<(i64, TagR
     Ok(row.map(|(id, slug, name)| (id, TagRef { slug, name })))
 }
 
-/// Replaces the post's tags with `tags` (already merged: one per slug), in one
-/// transaction. A tag is named as typed on its first public post: while no other post
-/// public at `now` has it, it takes the spelling typed now (so a draft's or a scheduled
-/// post's spelling never shows on someone else's public post).
-pub async fn set_for_post(
-    db: &AnyPool,
+/// Replaces the post's tags with `tags` (already merged: one per slug), inside the
+/// caller's transaction (the one that writes the post). A tag is named as typed on its
+/// first public post: while no other post public at `now` has it, it takes the spelling
+/// typed now (so a draft's or a scheduled post's spelling never shows on someone else's
+/// public post).
+pub async fn set_in(
+    conn: &mut AnyConnection,
     post: PostId,
     tags: &[NewTag],
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
-    let mut tx = db.begin().await?;
     sqlx::query("DELETE FROM post_tags WHERE post_id = $1")
         .bind(post.0)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     // Upserts in slug order, so two saves sharing tags lock them in the same order.
     let mut order: Vec<(usize, &NewTag)> = tags.iter().enumerate().collect();
@@ -73,34 +73,17 @@ pub async fn set_for_post(
         .bind(&tag.slug)
         .bind(&tag.name)
         .bind(unix(now))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *conn)
         .await?;
         let (tag_id,) = ids.into_iter().next().ok_or(sqlx::Error::RowNotFound)?;
         sqlx::query("INSERT INTO post_tags (post_id, tag_id, position) VALUES ($1, $2, $3)")
             .bind(post.0)
             .bind(tag_id)
             .bind(position as i64)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
     }
-    tx.commit().await
-}
-
-/// `set_for_post` for the post at `slug` (just created); false when there is none.
-pub async fn set_for_slug(
-    db: &AnyPool,
-    slug: &str,
-    tags: &[NewTag],
-    now: OffsetDateTime,
-) -> sqlx::Result<bool> {
-    let id: Option<(i64,)> = sqlx::query_as("SELECT id FROM posts WHERE slug = $1")
-        .bind(slug)
-        .fetch_optional(db)
-        .await?;
-    match id {
-        Some((id,)) => set_for_post(db, PostId(id), tags, now).await.map(|()| true),
-        None => Ok(false),
-    }
+    Ok(())
 }
 
 /// The post's tags in the order typed.

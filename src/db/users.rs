@@ -57,6 +57,8 @@ pub struct NewLocalUser<'a> {
     pub name: &'a str,
     pub password_hash: &'a str,
     pub is_admin: bool,
+    /// False for a signup that must confirm its email first (`auth.verify_email`).
+    pub email_confirmed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,14 +121,15 @@ pub async fn password_hash(db: &AnyPool, id: UserId) -> sqlx::Result<Option<Stri
 pub async fn insert_local(db: &AnyPool, new: NewLocalUser<'_>) -> Result<User, InsertError> {
     let res: sqlx::Result<(i64,)> = super::fetch_returning(
         sqlx::query_as(
-            "INSERT INTO users (kind, email, name, password_hash, is_admin, created_at) \
-         VALUES ('local', $1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO users (kind, email, name, password_hash, is_admin, created_at, \
+             email_confirmed) VALUES ('local', $1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(new.email)
         .bind(new.name)
         .bind(new.password_hash)
         .bind(new.is_admin as i64)
-        .bind(now()),
+        .bind(now())
+        .bind(new.email_confirmed as i64),
         db,
     )
     .await;

@@ -8,12 +8,12 @@ use serde::Serialize;
 
 use super::{human_time, Frame, Reply};
 use crate::auth::csrf::{CsrfForm, Submit};
-use crate::auth::local::{FieldErrors, SetPasswordError, DEVICE_COOKIE};
+use crate::auth::local::{FieldErrors, LocalProvider, SetPasswordError, DEVICE_COOKIE};
 use crate::auth::{session, Client, CurrentUser, LoginError, Providers};
 use crate::db::handles::{self, ChangeError, Handle};
 use crate::db::sessions::{self, SessionInfo};
 use crate::db::{current_time, Db};
-use crate::domain::{AccountKind, SessionId};
+use crate::domain::{AccountKind, AuthMethod, SessionId};
 use crate::error::{Error, Result};
 
 pub fn routes() -> Vec<Route> {
@@ -34,6 +34,8 @@ struct SessionView {
     last_seen: String,
     remember: bool,
     current: bool,
+    /// How its login was made ("password and authenticator app").
+    how: String,
 }
 
 /// "Firefox 120 on Linux", or "Unknown browser".
@@ -61,6 +63,7 @@ struct AccountPage {
     min_password_length: usize,
     errors: FieldErrors,
     handle: HandleView,
+    email: super::verify::EmailForm,
 }
 
 /// The handle form: the account's handle and, after a refused change, what was typed.
@@ -92,6 +95,30 @@ async fn account_page(
     errors: FieldErrors,
     handle: Option<HandleView>,
 ) -> Result<Template> {
+    let email = super::verify::EmailForm::load(db, user, providers).await?;
+    page_with(db, frame, user, providers, errors, handle, email).await
+}
+
+/// The account page after a refused email change (`verify::change_email`).
+pub(crate) async fn email_refused(
+    db: &Db,
+    frame: Frame,
+    user: &CurrentUser,
+    providers: &Providers,
+    email: super::verify::EmailForm,
+) -> Result<Template> {
+    page_with(db, frame, user, providers, FieldErrors::new(), None, email).await
+}
+
+async fn page_with(
+    db: &Db,
+    frame: Frame,
+    user: &CurrentUser,
+    providers: &Providers,
+    errors: FieldErrors,
+    handle: Option<HandleView>,
+    email: super::verify::EmailForm,
+) -> Result<Template> {
     let current = handles::ensure(&db.0, user.user.id, &user.user.name).await?;
     let mut handle = handle.unwrap_or_else(|| HandleView {
         value: current.clone(),
@@ -111,6 +138,7 @@ async fn account_page(
             last_seen: human_time(s.last_seen_at),
             remember: s.remember,
             current: s.id == user.session_id,
+            how: how_made(&s),
         })
         .collect();
     let local = providers
@@ -125,8 +153,19 @@ async fn account_page(
             min_password_length: local.map_or(0, |l| l.min_password_length()),
             errors,
             handle,
+            email,
         },
     ))
+}
+
+/// How a session was made, in words: an OIDC login with the methods its provider named,
+/// "OpenID Connect (mfa, otp)".
+fn how_made(s: &SessionInfo) -> String {
+    match s.method {
+        AuthMethod::Oidc if s.amr.is_empty() => "OpenID Connect".into(),
+        AuthMethod::Oidc => format!("OpenID Connect ({})", s.amr.join(", ")),
+        other => other.describe().into(),
+    }
 }
 
 #[get("/account")]
@@ -217,35 +256,16 @@ async fn change_password(
         return Err(Error::NotFound);
     };
     let mut errors = FieldErrors::new();
-    let device = cookies.get_private(DEVICE_COOKIE);
-    let current = local
-        .verify_current(
-            &db.0,
-            &user.user,
-            &form.current_password,
-            client.ip,
-            device.as_ref().map(|c| c.value()),
-        )
-        .await;
-    let mut status = Status::UnprocessableEntity;
-    match current {
-        Ok(true) => {}
-        Ok(false) | Err(LoginError::Invalid | LoginError::Unsupported) => {
-            errors.insert(
-                "current_password",
-                vec!["That is not your current password.".into()],
-            );
-        }
-        Err(LoginError::Throttled { wait_seconds }) => {
-            status = Status::TooManyRequests;
-            let msg = format!(
-                "Too many failed attempts. Try again in {}.",
-                super::login::wait_words(wait_seconds)
-            );
-            errors.insert("current_password", vec![msg]);
-        }
-        Err(LoginError::Internal(e)) => return Err(e),
-    }
+    let current = current_password_of(
+        local,
+        &db.0,
+        cookies,
+        &client,
+        &user.user,
+        &form.current_password,
+    )
+    .await;
+    let status = current_password_checked(current, &mut errors)?;
     if errors.is_empty() {
         match local
             .change_password(&db.0, &user.user, &form.new_password, user.session_id)
@@ -323,4 +343,54 @@ async fn change_handle(
     let view = HandleView::refused(&typed, refused);
     let page = account_page(db, frame, &user, providers, FieldErrors::new(), Some(view)).await?;
     Ok(Reply::Page((Status::UnprocessableEntity, page)))
+}
+
+/// Whether `password` is the account's, as a login would judge it from this browser: its
+/// device cookie (which spares a known device the account's lockout) goes with it.
+pub(super) async fn current_password_of(
+    local: &LocalProvider,
+    db: &crate::db::Pool,
+    cookies: &CookieJar<'_>,
+    client: &Client,
+    user: &crate::db::users::User,
+    password: &str,
+) -> std::result::Result<bool, LoginError> {
+    let device = cookies.get_private(DEVICE_COOKIE);
+    local
+        .verify_current(
+            db,
+            user,
+            password,
+            client.ip,
+            device.as_ref().map(|c| c.value()),
+        )
+        .await
+}
+
+/// Puts what is wrong with a form's `current_password` (as `verify_current` judged it)
+/// under that field, and gives the status to answer with if the form is refused: 429
+/// when the account's failures are throttled, else 422.
+pub(super) fn current_password_checked(
+    current: std::result::Result<bool, LoginError>,
+    errors: &mut FieldErrors,
+) -> Result<Status> {
+    match current {
+        Ok(true) => {}
+        Ok(false) | Err(LoginError::Invalid | LoginError::Unsupported) => {
+            errors.insert(
+                "current_password",
+                vec!["That is not your current password.".into()],
+            );
+        }
+        Err(LoginError::Throttled { wait_seconds }) => {
+            let msg = format!(
+                "Too many failed attempts. Try again in {}.",
+                super::login::wait_words(wait_seconds)
+            );
+            errors.insert("current_password", vec![msg]);
+            return Ok(Status::TooManyRequests);
+        }
+        Err(LoginError::Internal(e)) => return Err(e),
+    }
+    Ok(Status::UnprocessableEntity)
 }

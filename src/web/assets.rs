@@ -105,18 +105,91 @@ impl Drop for TemplateDir {
     }
 }
 
+/// A static file as served: its bytes, and gzip and brotli copies when they are smaller.
+struct Variants {
+    hash: String,
+    gzip: Option<Vec<u8>>,
+    brotli: Option<Vec<u8>>,
+}
+
+impl Variants {
+    fn of(body: &[u8], compressible: bool) -> Variants {
+        use super::http_cache::{compress, hash, Coding, BROTLI_STATIC, MIN_COMPRESS};
+        let smaller = |coding| {
+            (compressible && body.len() >= MIN_COMPRESS)
+                .then(|| compress(body, coding, BROTLI_STATIC))
+                .flatten()
+                .filter(|c| c.len() < body.len())
+        };
+        Variants {
+            hash: hash(body),
+            gzip: smaller(Coding::Gzip),
+            brotli: smaller(Coding::Brotli),
+        }
+    }
+}
+
+/// Each static file's variants, made once, on the first request for it.
+fn variants(path: &Path, body: &[u8], compressible: bool) -> std::sync::Arc<Variants> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    static MADE: OnceLock<Mutex<HashMap<PathBuf, Arc<Variants>>>> = OnceLock::new();
+    let made = MADE.get_or_init(Default::default);
+    if let Some(v) = made.lock().ok().and_then(|m| m.get(path).cloned()) {
+        return v;
+    }
+    // Compressed outside the lock; two first requests at once may both do it, once.
+    let v = Arc::new(Variants::of(body, compressible));
+    if let Ok(mut m) = made.lock() {
+        m.entry(path.to_path_buf()).or_insert_with(|| v.clone());
+    }
+    v
+}
+
+/// The variant a response sends, shared with the cache rather than copied.
+struct Chosen(
+    std::sync::Arc<Variants>,
+    super::http_cache::Coding,
+    &'static [u8],
+);
+
+impl AsRef<[u8]> for Chosen {
+    fn as_ref(&self) -> &[u8] {
+        use super::http_cache::Coding;
+        let packed = match self.1 {
+            Coding::Gzip => self.0.gzip.as_deref(),
+            Coding::Brotli => self.0.brotli.as_deref(),
+            Coding::Identity => None,
+        };
+        packed.unwrap_or(self.2)
+    }
+}
+
 pub struct Asset {
     content_type: ContentType,
+    path: PathBuf,
     body: &'static [u8],
 }
 
 impl<'r> rocket::response::Responder<'r, 'static> for Asset {
-    fn respond_to(self, _: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
-        rocket::Response::build()
-            .header(self.content_type)
+    fn respond_to(self, req: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
+        use super::http_cache::{http_date, negotiate, started};
+        let compressible = super::http_cache::compressible(&self.content_type);
+        let v = variants(&self.path, self.body, compressible);
+        let accept = req.headers().get_one("Accept-Encoding");
+        let coding = negotiate(accept, v.gzip.is_some(), v.brotli.is_some());
+        let mut res = rocket::Response::build();
+        res.header(self.content_type)
             .header(Header::new("Cache-Control", "public, max-age=3600"))
-            .sized_body(self.body.len(), std::io::Cursor::new(self.body))
-            .ok()
+            .header(Header::new("ETag", coding.etag(&v.hash)))
+            .header(Header::new("Last-Modified", http_date(started())));
+        let body = Chosen(v, coding, self.body);
+        let len = body.as_ref().len();
+        let mut res = res.sized_body(len, std::io::Cursor::new(body)).finalize();
+        coding.set_on(&mut res);
+        if compressible {
+            super::http_cache::vary_on_encoding(&mut res);
+        }
+        Ok(res)
     }
 }
 
@@ -130,6 +203,7 @@ fn static_file(path: PathBuf) -> Option<Asset> {
         .unwrap_or(ContentType::Binary);
     Some(Asset {
         content_type,
+        path,
         body: file.contents(),
     })
 }

@@ -8,12 +8,12 @@ use rocket::{get, routes, uri, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
-use super::public::{atom_feed, list_items, page_number, AtomFeed, BaseUrl, FeedMeta, ListItem};
-use super::public::{Paging, PAGE_SIZE};
+use super::public::{atom_feed, bad_cursor, list_items, listing, AtomFeed, BaseUrl, FeedMeta};
+use super::public::{ListItem, Pager, Start, PAGE_SIZE};
 use super::{Frame, Reply};
 use crate::config::Config;
 use crate::db::handles::{self, Handle, Owner};
-use crate::db::listings::{self, Page};
+use crate::db::listings::{self, Scope};
 use crate::db::{current_time, users, Db};
 use crate::domain::UserId;
 use crate::error::{Error, Result};
@@ -24,7 +24,7 @@ pub fn routes() -> Vec<Route> {
 
 /// An author's page path, for links built elsewhere.
 pub fn author_path(handle: &str) -> String {
-    uri!(author_page(handle, _)).to_string()
+    uri!(author_page(handle, _, _)).to_string()
 }
 
 /// What an author address leads to: the author, or where their page is now.
@@ -55,39 +55,44 @@ struct AuthorPage {
     name: String,
     handle: String,
     posts: Vec<ListItem>,
-    paging: Paging,
+    /// The page number of a `?page=N` page; 0 on a `?before=` page.
+    page: i64,
+    pager: Pager,
 }
 
-/// The author's public posts, newest first; 404 for an unknown handle or an author with
-/// nothing published (their address says nothing about an account readers cannot see).
-#[get("/authors/<handle>?<page>")]
-async fn author_page(db: &Db, frame: Frame, handle: &str, page: Option<i64>) -> Result<Reply> {
+/// The author's public posts, newest first, from `?page=N` or `?before=<cursor>`; 404
+/// for an unknown handle or an author with nothing published (their address says
+/// nothing about an account readers cannot see), 400 for a cursor quire did not make.
+#[get("/authors/<handle>?<page>&<before>")]
+async fn author_page(
+    db: &Db,
+    frame: Frame,
+    handle: &str,
+    page: Option<i64>,
+    before: Option<&str>,
+) -> Result<Reply> {
     let (id, handle) = match find(db, handle).await? {
         Found::Author(id, handle) => (id, handle),
         Found::MovedTo(to) => {
-            let to = uri!(author_page(to.as_str(), page));
+            let to = uri!(author_page(to.as_str(), page, before));
             return Ok(Reply::Redirect(Redirect::moved(to)));
         }
     };
-    let page = page_number(page)?;
-    let at = Page {
-        now: current_time(),
-        limit: PAGE_SIZE + 1,
-        offset: (page - 1) * PAGE_SIZE,
-        with_html: false,
+    let Some(start) = Start::of(page, before)? else {
+        return Ok(Reply::Page(bad_cursor(frame)));
     };
-    let mut rows = listings::by_author(&db.0, id, at).await?;
-    if rows.is_empty() {
+    let listing = listing(&db.0, Scope::Author(id), start, &author_path(&handle)).await?;
+    if listing.rows.is_empty() {
         return Err(Error::NotFound);
     }
     let name = users::by_id(&db.0, id).await?.ok_or(Error::NotFound)?.name;
-    let paging = Paging::new(page, &mut rows);
     let page = AuthorPage {
         frame,
         name,
         handle,
-        posts: list_items(&db.0, &rows).await?,
-        paging,
+        posts: list_items(&db.0, &listing.rows).await?,
+        page: listing.page,
+        pager: listing.pager,
     };
     Ok(Reply::Page((
         Status::Ok,
@@ -116,13 +121,7 @@ async fn author_feed(
             return Ok(FeedReply::Moved(Redirect::moved(to)));
         }
     };
-    let at = Page {
-        now: current_time(),
-        limit: PAGE_SIZE,
-        offset: 0,
-        with_html: true,
-    };
-    let rows = listings::by_author(&db.0, id, at).await?;
+    let rows = listings::list(&db.0, Scope::Author(id), current_time(), PAGE_SIZE, 0, true).await?;
     let Some(first) = rows.first() else {
         return Err(Error::NotFound);
     };

@@ -47,6 +47,7 @@ fn describe(status: Status) -> (&'static str, &'static str) {
         422 => ("Could not read the form", "The form was incomplete or malformed. Reload the page and try again."),
         429 => ("Too many requests", "Too many attempts. Wait a few minutes and try again."),
         503 => ("Temporarily unavailable", "The site cannot reach its database right now. Try again in a moment."),
+        507 => ("Out of storage space", "The server has run out of disk space, so nothing was saved. Pages can still be read; try again once space has been freed."),
         c if c >= 500 => ("Something went wrong", "The error has been logged. Try again in a moment."),
         _ => ("Something went wrong", "The request could not be completed."),
     }

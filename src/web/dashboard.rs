@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use super::preview;
 use super::public::ListItem;
 use super::tags::{parse_tags, tags_field};
+use super::verify::Standing;
 use super::{Frame, Reply};
 use crate::auth::csrf::{CsrfForm, Submit};
 use crate::auth::local::FieldErrors;
@@ -214,6 +215,21 @@ async fn render_both(
     Ok((body, rendered.next().map(|r| r.html).unwrap_or_default()))
 }
 
+/// `render_both` with the uploads its images show sized for `srcset` (`media::html`), from
+/// the database now, so the stored HTML needs no lookup when read.
+async fn render_sized(
+    db: &Db,
+    checked: &Checked<'_>,
+) -> Result<std::result::Result<(Rendered, String), (&'static str, RenderError)>> {
+    let (mut body, excerpt) = match render_both(checked).await {
+        Ok(ok) => ok,
+        Err(e) => return Ok(Err(e)),
+    };
+    let (body_html, excerpt) = crate::web::media::sized(db, &body.html, &excerpt).await?;
+    body.html = body_html;
+    Ok(Ok((body, excerpt)))
+}
+
 /// The fields' messages for a refused render.
 fn render_errors(field: &'static str, e: &RenderError) -> FieldErrors {
     let msg = match (field, e) {
@@ -225,6 +241,56 @@ fn render_errors(field: &'static str, e: &RenderError) -> FieldErrors {
         _ => e.to_string(),
     };
     FieldErrors::from([(field, vec![msg])])
+}
+
+/// A post form's fields as sent along with an upload from it (`web::media`), to show
+/// again as typed.
+#[derive(Default)]
+pub struct Typed {
+    pub title: String,
+    pub body: String,
+    pub tags: String,
+    pub excerpt: String,
+    pub publish_at: String,
+    pub publish: bool,
+}
+
+/// The post form again after an upload from it: the dashboard's (`slug` None) or the
+/// edit page of the post `slug`, with the values typed and `errors` by field (a refused
+/// file under "file"). Errors: 404/403 as the edit page gives them.
+pub async fn form_after_upload(
+    db: &Db,
+    frame: Frame,
+    config: &Config,
+    (user, standing): (&CurrentUser, &Standing),
+    slug: Option<&str>,
+    typed: Typed,
+    errors: FieldErrors,
+) -> Result<Template> {
+    let tz = config.site.timezone;
+    let values = PostValues {
+        title: typed.title,
+        body: typed.body,
+        publish: typed.publish,
+        publish_at: typed.publish_at,
+        excerpt: typed.excerpt,
+        tags: typed.tags,
+    };
+    match slug {
+        None => dashboard_page(db, frame, tz, (user, standing), values, errors).await,
+        Some(slug) => {
+            let post = managed_post(db, user, slug).await?;
+            let page = EditPage {
+                frame,
+                slug: post.slug,
+                values,
+                errors,
+                form: FormInfo::new(tz),
+                preview: None,
+            };
+            Ok(Template::render("edit.html", page))
+        }
+    }
 }
 
 /// A row of the author's own list: a listing item with its state.
@@ -266,24 +332,26 @@ struct DashboardPage {
     form: FormInfo,
     /// The body rendered, after the Preview button.
     preview: Option<String>,
+    /// The address waiting for confirmation (`auth.verify_email`): a notice and a button.
+    email_unconfirmed: Option<String>,
 }
 
 async fn dashboard_page(
     db: &Db,
     frame: Frame,
     tz: Tz,
-    user: &CurrentUser,
+    (user, standing): (&CurrentUser, &Standing),
     values: PostValues,
     errors: FieldErrors,
 ) -> Result<Template> {
-    dashboard_page_with(db, frame, tz, user, values, errors, None).await
+    dashboard_page_with(db, frame, tz, (user, standing), values, errors, None).await
 }
 
 async fn dashboard_page_with(
     db: &Db,
     frame: Frame,
     tz: Tz,
-    user: &CurrentUser,
+    (user, standing): (&CurrentUser, &Standing),
     values: PostValues,
     errors: FieldErrors,
     preview: Option<String>,
@@ -306,6 +374,7 @@ async fn dashboard_page_with(
             errors,
             form: FormInfo::new(tz),
             preview,
+            email_unconfirmed: standing.unconfirmed.clone(),
         },
     ))
 }
@@ -316,13 +385,15 @@ async fn dashboard(
     frame: Frame,
     config: &State<Config>,
     user: CurrentUser,
+    standing: Standing,
 ) -> Result<Template> {
     let values = PostValues {
         publish: true,
         ..Default::default()
     };
     let tz = config.site.timezone;
-    dashboard_page(db, frame, tz, &user, values, FieldErrors::new()).await
+    let who = (&user, &standing);
+    dashboard_page(db, frame, tz, who, values, FieldErrors::new()).await
 }
 
 #[post("/posts", data = "<form>")]
@@ -331,40 +402,36 @@ async fn create_post(
     frame: Frame,
     config: &State<Config>,
     user: CurrentUser,
+    standing: Standing,
     form: CsrfForm<PostForm>,
 ) -> Result<Reply> {
     let form = form.0;
     let tz = config.site.timezone;
+    let who = (&user, &standing);
     if form.action == preview::ACTION {
         let shown = preview::of_body(&form.body).await;
-        let page = dashboard_page_with(
-            db,
-            frame,
-            tz,
-            &user,
-            form.values(),
-            shown.errors,
-            shown.html,
-        )
-        .await?;
+        let page = dashboard_page_with(db, frame, tz, who, form.values(), shown.errors, shown.html)
+            .await?;
         return Ok(Reply::Page((shown.status, page)));
     }
     let checked = match form.check(tz) {
         Ok(ok) => ok,
         Err(errors) => {
-            let page = dashboard_page(db, frame, tz, &user, form.values(), errors).await?;
+            let page = dashboard_page(db, frame, tz, who, form.values(), errors).await?;
             return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
     };
-    let (body, excerpt_html) = match render_both(&checked).await {
+    let (body, excerpt_html) = match render_sized(db, &checked).await? {
         Ok(ok) => ok,
         Err((field, e)) => {
             let errors = render_errors(field, &e);
-            let page = dashboard_page(db, frame, tz, &user, form.values(), errors).await?;
+            let page = dashboard_page(db, frame, tz, who, form.values(), errors).await?;
             return Ok(Reply::Page((e.status(), page)));
         }
     };
     let now = current_time();
+    // An account whose email awaits confirmation keeps what it wrote, as a draft.
+    let publish = form.publish && standing.may_publish();
     let new = NewPost {
         author_id: user.user.id,
         title: &checked.title,
@@ -373,12 +440,17 @@ async fn create_post(
         body_text: &body.text,
         excerpt_md: checked.excerpt,
         excerpt_html: &excerpt_html,
-        published: form.publish,
+        published: publish,
         publish_at: checked.publish_at,
         now,
     };
-    let slug = posts::insert(&db.0, &new, &slug_for(&checked.title)).await?;
-    tags::set_for_slug(&db.0, &slug, &checked.tags, now).await?;
+    let slug = posts::insert(&db.0, &new, &slug_for(&checked.title), &checked.tags).await?;
+    if form.publish && !publish {
+        return Ok(Reply::Flash(Flash::error(
+            Redirect::to(uri!(edit_form(slug.as_str()))),
+            standing.refusal(),
+        )));
+    }
     let msg = match checked.publish_at {
         Some(at) if form.publish && at > now => {
             format!("Scheduled for {}.", zoned_time(at, tz))
@@ -395,7 +467,7 @@ async fn create_post(
 /// The post, if this user may manage it: 404 when there is none, 403 when it is
 /// someone else's published post. Someone else's draft (or post not yet due) is a 404 like a missing slug,
 /// so these routes cannot tell a stranger that a draft exists.
-async fn managed_post(db: &Db, user: &CurrentUser, slug: &str) -> Result<Post> {
+pub(super) async fn managed_post(db: &Db, user: &CurrentUser, slug: &str) -> Result<Post> {
     if !crate::render::is_slug(slug) {
         return Err(Error::NotFound);
     }
@@ -464,6 +536,7 @@ async fn update_post(
     config: &State<Config>,
     user: CurrentUser,
     slug: &str,
+    standing: Standing,
     form: CsrfForm<PostForm>,
 ) -> Result<Reply> {
     let form = form.0;
@@ -499,7 +572,7 @@ async fn update_post(
             return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
     };
-    let (body, excerpt_html) = match render_both(&checked).await {
+    let (body, excerpt_html) = match render_sized(db, &checked).await? {
         Ok(ok) => ok,
         Err((field, e)) => {
             let page = page_with(frame, render_errors(field, &e));
@@ -518,6 +591,8 @@ async fn update_post(
         }
         (typed, _) => typed,
     };
+    // An account whose email awaits confirmation keeps its changes, as a draft.
+    let publish = form.publish && (standing.may_publish() || post.published);
     let update = PostUpdate {
         title: &checked.title,
         body_md: checked.body,
@@ -525,12 +600,17 @@ async fn update_post(
         body_text: &body.text,
         excerpt_md: checked.excerpt,
         excerpt_html: &excerpt_html,
-        published: form.publish,
-        published_at: posts::publication_time(post.published_at, typed, form.publish, now),
+        published: publish,
+        published_at: posts::publication_time(post.published_at, typed, publish, now),
         now,
     };
-    posts::update(&db.0, post.id, &update).await?;
-    tags::set_for_post(&db.0, post.id, &checked.tags, now).await?;
+    posts::update(&db.0, post.id, &update, &checked.tags).await?;
+    if form.publish && !publish {
+        return Ok(Reply::Flash(Flash::error(
+            Redirect::to(uri!(edit_form(post.slug.as_str()))),
+            standing.refusal(),
+        )));
+    }
     Ok(Reply::Flash(Flash::success(
         Redirect::to(uri!(super::public::show_post(post.slug.as_str()))),
         "Saved.",
@@ -573,6 +653,7 @@ mod tests {
             errors: FieldErrors::new(),
             form: info(),
             preview: None,
+            email_unconfirmed: None,
         };
         let edit = EditPage {
             frame: frame(),

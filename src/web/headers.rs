@@ -1,6 +1,7 @@
 //! Security headers on every response, and how long each may be cached:
 //! `Cache-Control: no-store` on anything that is personal (a logged-in page, a form with
-//! a CSRF token, a Set-Cookie); public pages briefly, by anyone (`PUBLIC_PAGE`).
+//! a CSRF token, a Set-Cookie); public pages by anyone, asking again each time
+//! (`PUBLIC_PAGE`, with the validators of `http_cache`).
 
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{Header, Method, Status};
@@ -32,9 +33,10 @@ impl Csp {
     }
 }
 
-/// A public page (home, a post) as any reader gets it: shared caches may keep it a
-/// minute, so an edit or a deletion shows within that.
-pub const PUBLIC_PAGE: &str = "public, max-age=60";
+/// A public page (home, a post) as any reader gets it: any cache may keep it but must
+/// revalidate it before each use (a 304 when its ETag still matches), so an edit or a
+/// deletion shows at once.
+pub const PUBLIC_PAGE: &str = "public, no-cache";
 /// Errors, redirects and the rest: a cache must ask again each time.
 pub const REVALIDATE: &str = "no-cache";
 
@@ -51,7 +53,12 @@ impl Fairing for SecurityHeaders {
 
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
         let csp = req.rocket().state::<Csp>().map_or(CSP, |c| c.0.as_str());
-        res.set_header(Header::new("Content-Security-Policy", csp.to_string()));
+        // A served upload keeps its own policy (`sandbox`).
+        if !(super::media::is_file_path(req.uri().path().as_str())
+            && res.headers().contains("Content-Security-Policy"))
+        {
+            res.set_header(Header::new("Content-Security-Policy", csp.to_string()));
+        }
         res.set_header(Header::new("X-Content-Type-Options", "nosniff"));
         res.set_header(Header::new("X-Frame-Options", "DENY"));
         res.set_header(Header::new("Referrer-Policy", "same-origin"));
@@ -74,7 +81,10 @@ impl Fairing for SecurityHeaders {
 /// long its public answer keeps (the feed) is believed; other public pages get
 /// `PUBLIC_PAGE`, varying by cookie so a browser that logs in asks again.
 fn cache_control(req: &Request<'_>, res: &mut Response<'_>) {
-    let asset = req.uri().path().starts_with("/static/") && res.headers().contains("Cache-Control");
+    // Served uploads too: the same bytes for everyone, at a URL that changes with them.
+    let path = req.uri().path();
+    let asset = (path.starts_with("/static/") || super::media::is_file_path(path.as_str()))
+        && res.headers().contains("Cache-Control");
     if asset {
         return;
     }

@@ -192,6 +192,12 @@ async fn login(ctx: LoginContext<'_>, csrf: CsrfToken, form: CsrfForm<LoginForm>
         Err(LoginError::Unsupported) => return Err(Error::NotFound),
         Err(LoginError::Internal(e)) => return Err(e),
     };
+    // An account with a second factor (or one it must set up) gets no session yet.
+    let held =
+        super::login_verify::second_step(&ctx, &identity.user, form.remember, &form.next).await?;
+    if let Some(step) = held {
+        return Ok(super::login_verify::step_reply(step, ""));
+    }
     ctx.log_in(&identity.user, identity.provider, form.remember)
         .await?;
     // The password changed while this one was being checked: the session, stamped with
@@ -289,6 +295,7 @@ struct SignupForm {
 
 #[post("/signup", data = "<form>")]
 async fn signup(
+    mail: super::verify::SignupMail<'_>,
     ctx: LoginContext<'_>,
     csrf: CsrfToken,
     form: CsrfForm<SignupForm>,
@@ -318,7 +325,18 @@ async fn signup(
         return Ok(Reply::Page((Status::UnprocessableEntity, page)));
     }
     let account = NewAccount::new(&form.email, &form.name, &form.password);
-    let user = match local.sign_up(&ctx.db.0, &account, ctx.client.ip).await {
+    // With verification on, a new account and a taken email get the same answer.
+    let verify = config.auth.verify_email;
+    let user = match local
+        .sign_up(&ctx.db.0, &account, ctx.client.ip, !verify)
+        .await
+    {
+        Ok(user) if verify => {
+            return super::verify::signed_up(&ctx, mail, &account.email, Some(&user)).await
+        }
+        Err(OpenSignupError::Signup(SignupError::EmailTaken)) if verify => {
+            return super::verify::signed_up(&ctx, mail, &account.email, None).await
+        }
         Ok(user) => user,
         Err(OpenSignupError::Throttled { wait_seconds }) => {
             let mut frame = frame;
@@ -336,8 +354,20 @@ async fn signup(
             let page = signup_page(frame, config, providers, values, errors);
             return Ok(Reply::Page((Status::UnprocessableEntity, page)));
         }
+        Err(OpenSignupError::Signup(SignupError::EmailTaken)) => {
+            let errors = SignupError::taken_errors();
+            let page = signup_page(frame, config, providers, values, errors);
+            return Ok(Reply::Page((Status::UnprocessableEntity, page)));
+        }
         Err(OpenSignupError::Signup(SignupError::Internal(e))) => return Err(e),
     };
+    // Where every account must have a second factor, a new one sets it up first.
+    if let Some(step) = super::login_verify::second_step(&ctx, &user, false, "").await? {
+        return Ok(super::login_verify::step_reply(
+            step,
+            "Your account was created.",
+        ));
+    }
     ctx.log_in(&user, ProviderId::Local, false).await?;
     ctx.cookies
         .add_private(local.device_cookie(&user.email, ctx.client.https));
@@ -368,6 +398,7 @@ async fn logout(
         None => None,
     };
     session::end(&db.0, cookies).await?;
+    crate::auth::mfa::forget(&db.0, cookies).await?;
     let mut to = None;
     if let Some(provider) = user.as_ref().and_then(|u| providers.by_id(u.provider)) {
         to = provider.after_logout(id_token.as_deref()).await;

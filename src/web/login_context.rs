@@ -13,7 +13,7 @@ use crate::auth::{Client, Providers, UserAgent};
 use crate::config::Config;
 use crate::db::users::User;
 use crate::db::Db;
-use crate::domain::{ProviderId, SessionId};
+use crate::domain::{AuthMethod, ProviderId, SessionId};
 use crate::error::Result;
 
 /// What logging someone in takes, gathered by one guard so that the handlers that log
@@ -63,9 +63,25 @@ impl LoginContext<'_> {
         provider: ProviderId,
         remember: bool,
     ) -> Result<SessionId> {
+        let method = match provider {
+            ProviderId::Local => AuthMethod::Password,
+            ProviderId::Oidc => AuthMethod::Oidc,
+        };
+        self.log_in_with(user, provider, method, remember).await
+    }
+
+    /// `log_in`, recording how the login was made (a second step's method).
+    pub async fn log_in_with(
+        &self,
+        user: &User,
+        provider: ProviderId,
+        method: AuthMethod,
+        remember: bool,
+    ) -> Result<SessionId> {
         let start = Start {
             user_id: user.id,
             provider,
+            method,
             remember,
             user_agent: &self.agent.0,
             secure: self.client.https,

@@ -7,15 +7,22 @@ pub mod authors;
 pub mod catchers;
 pub mod dashboard;
 pub mod headers;
+pub mod http_cache;
 pub mod login;
 pub mod login_context;
+pub mod login_verify;
+pub mod media;
 pub mod oidc;
+pub mod page_cache;
+pub mod password;
 pub mod paths;
 pub mod preview;
 pub mod public;
 pub mod search;
+pub mod security;
 pub mod seo;
 pub mod tags;
+pub mod verify;
 
 use rocket::http::Status;
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
@@ -37,12 +44,17 @@ pub fn routes() -> Vec<Route> {
     routes.extend(oidc::routes());
     routes.extend(dashboard::routes());
     routes.extend(account::routes());
+    routes.extend(password::routes());
     routes.extend(assets::routes());
     routes.extend(preview::routes());
     routes.extend(tags::routes());
     routes.extend(authors::routes());
     routes.extend(search::routes());
     routes.extend(seo::routes());
+    routes.extend(verify::routes());
+    routes.extend(login_verify::routes());
+    routes.extend(security::routes());
+    routes.extend(media::routes());
     routes
 }
 

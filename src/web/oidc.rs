@@ -11,7 +11,9 @@ use serde::Serialize;
 use super::login_context::LoginContext;
 use super::{after_login, local_path, Frame, Reply};
 use crate::auth::cookies::{self, Name};
-use crate::auth::oidc::{log_safe, Callback, OidcError, OidcProvider, Pending, LOGIN_TTL};
+use crate::auth::oidc::{
+    amr_words, log_safe, Callback, OidcError, OidcProvider, Pending, LOGIN_TTL,
+};
 use crate::auth::session::{self, Start};
 use crate::auth::{Client, Providers};
 use crate::db::{now, Db};
@@ -99,6 +101,24 @@ fn error_page(frame: Frame, oidc: &OidcProvider, err: OidcError, next: &str) -> 
             "Not allowed to log in here".to_string(),
             reason.clone(),
         ),
+        OidcError::Assurance { missing, admin, .. } => {
+            let what: Vec<String> = missing.iter().map(|m| amr_words(m)).collect();
+            let of_whom = if *admin {
+                "requires of its administrators"
+            } else {
+                "requires"
+            };
+            (
+                Status::Forbidden,
+                "Stronger sign-in required".to_string(),
+                format!(
+                    "Your organisation's sign-in ({provider}) did not use {}, which this blog \
+                     {of_whom}. You are not logged in. Sign in again with {provider} using it; \
+                     if you are not offered it, ask your organisation's IT support to set it up.",
+                    what.join(" and ")
+                ),
+            )
+        }
         OidcError::Failed(_) => (
             Status::BadRequest,
             "Sign-in failed".to_string(),
@@ -214,6 +234,7 @@ async fn callback(ctx: LoginContext<'_>, params: Callback) -> Result<Reply> {
         Start {
             user_id: login.identity.user.id,
             provider: login.identity.provider,
+            method: crate::domain::AuthMethod::Oidc,
             remember: false,
             user_agent: &agent.0,
             secure: client.https,
@@ -225,6 +246,7 @@ async fn callback(ctx: LoginContext<'_>, params: Callback) -> Result<Reply> {
     .await?;
     oidc.keep_tokens(&db.0, session_id, &login.tokens, now())
         .await?;
+    crate::db::sessions::set_amr(&db.0, session_id, &login.amr).await?;
     let greeting = format!("Welcome, {}.", login.identity.user.name);
     Ok(Reply::Flash(Flash::success(
         Redirect::to(after_login(&pending.next)),

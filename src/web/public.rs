@@ -15,6 +15,7 @@ use super::tags::TagView;
 use super::{human_date, iso_time, Frame};
 use crate::auth::guards::CurrentUser;
 use crate::config::Config;
+use crate::db::listings::{self, Scope};
 use crate::db::posts::{self, Cursor, PostSummary};
 use crate::db::{current_time, tags, Db};
 use crate::error::{Error, Result};
@@ -90,32 +91,79 @@ pub fn page_number(page: Option<i64>) -> Result<i64> {
     Ok(page)
 }
 
-/// The newer/older links of a listing page (`?page=N`).
-#[derive(Serialize)]
-pub struct Paging {
-    pub page: i64,
-    pub prev_page: Option<i64>,
-    pub next_page: Option<i64>,
-}
-
-impl Paging {
-    /// For page `page` of a listing read with one row past `PAGE_SIZE`, which this drops.
-    pub fn new(page: i64, rows: &mut Vec<PostSummary>) -> Paging {
-        let has_next = rows.len() as i64 > PAGE_SIZE;
-        rows.truncate(PAGE_SIZE as usize);
-        Paging {
-            page,
-            prev_page: (page > 1).then_some(page - 1),
-            next_page: has_next.then_some(page + 1),
-        }
-    }
-}
-
 /// The links under a listing: newer and older posts, as full hrefs (None: no link).
 #[derive(Serialize, Default)]
 pub struct Pager {
     pub newer: Option<String>,
     pub older: Option<String>,
+}
+
+/// Where a listing page starts, as its address says: `?page=N` (1 without either), or
+/// `?before=<cursor>`, which wins when both are given.
+#[derive(Debug, Clone, Copy)]
+pub enum Start {
+    Page(i64),
+    Before(Cursor),
+}
+
+impl Start {
+    /// From the query: Err(NotFound) for a page number out of range, Ok(None) for a
+    /// cursor quire did not make (the caller answers with [`bad_cursor`]).
+    pub fn of(page: Option<i64>, before: Option<&str>) -> Result<Option<Start>> {
+        match before {
+            Some(b) => Ok(b.parse().ok().map(Start::Before)),
+            None => page_number(page).map(|n| Some(Start::Page(n))),
+        }
+    }
+}
+
+/// One page of a listing, with its pager.
+pub struct Listing {
+    pub rows: Vec<PostSummary>,
+    pub pager: Pager,
+    /// The page number of a `?page=N` page; 0 on a `?before=` page.
+    pub page: i64,
+}
+
+/// The page of `scope` that `start` names, its links under `path` (the listing's own
+/// address): "Older posts" always by cursor, "Newer posts" by cursor from a cursor page
+/// and by number from a numbered one. NotFound for a page past the last one (a cursor
+/// with no posts after it, a number too high), but never for the first page: an empty
+/// scope's first page is for the caller to judge.
+pub async fn listing(
+    db: &sqlx::AnyPool,
+    scope: Scope,
+    start: Start,
+    path: &str,
+) -> Result<Listing> {
+    let now = current_time();
+    let (mut rows, newer, page) = match start {
+        Start::Page(page) => {
+            let rows = listings::list(db, scope, now, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE, false)
+                .await?;
+            let newer = (page > 1).then(|| format!("{path}?page={}", page - 1));
+            (rows, newer, page)
+        }
+        Start::Before(cursor) => {
+            let rows = listings::list_before(db, scope, now, cursor, PAGE_SIZE + 1).await?;
+            let newer = match listings::newer_page(db, scope, now, cursor, PAGE_SIZE).await? {
+                Some(c) => format!("{path}?before={c}"),
+                None => path.to_string(),
+            };
+            (rows, Some(newer), 0)
+        }
+    };
+    if page != 1 && rows.is_empty() {
+        return Err(Error::NotFound);
+    }
+    let size = PAGE_SIZE as usize;
+    let older = (rows.len() > size).then(|| format!("{path}?before={}", rows[size - 1].cursor()));
+    rows.truncate(size);
+    Ok(Listing {
+        rows,
+        pager: Pager { newer, older },
+        page,
+    })
 }
 
 #[derive(Serialize)]
@@ -143,12 +191,13 @@ struct BadCursorPage {
     message: &'static str,
 }
 
-fn bad_cursor(frame: Frame) -> (Status, Template) {
+/// The 400 page for a `?before=` cursor that quire did not make (on any listing).
+pub fn bad_cursor(frame: Frame) -> (Status, Template) {
     let page = BadCursorPage {
         frame,
         code: 400,
         title: "Bad request",
-        message: "This link to older posts is not valid. Start again from the home page.",
+        message: "This link to older posts is not valid. Start again from the first page.",
     };
     (
         Status::BadRequest,
@@ -160,14 +209,8 @@ fn bad_cursor(frame: Frame) -> (Status, Template) {
 /// the cursor; deep pages cost more, as the rows before them are still walked).
 #[get("/?<page>", rank = 2)]
 async fn index(db: &Db, frame: Frame, page: Option<i64>) -> Result<(Status, Template)> {
-    let page = page_number(page)?;
-    let rows =
-        posts::list_visible(&db.0, current_time(), PAGE_SIZE + 1, (page - 1) * PAGE_SIZE).await?;
-    if page > 1 && rows.is_empty() {
-        return Err(Error::NotFound);
-    }
-    let newer = (page > 1).then(|| format!("/?page={}", page - 1));
-    home_page(db, frame, page, rows, newer).await
+    let start = Start::Page(page_number(page)?);
+    home_page(db, frame, start).await
 }
 
 /// Older posts: those after the post a `?before=<cursor>` names (what "Older posts"
@@ -178,35 +221,18 @@ async fn older(db: &Db, frame: Frame, before: &str) -> Result<(Status, Template)
     let Ok(cursor) = before.parse::<Cursor>() else {
         return Ok(bad_cursor(frame));
     };
-    let now = current_time();
-    let rows = posts::list_visible_before(&db.0, now, cursor, PAGE_SIZE + 1).await?;
-    if rows.is_empty() {
-        return Err(Error::NotFound);
-    }
-    let newer = match posts::newer_page(&db.0, now, cursor, PAGE_SIZE).await? {
-        Some(c) => format!("/?before={c}"),
-        None => home_path(),
-    };
-    home_page(db, frame, 0, rows, Some(newer)).await
+    home_page(db, frame, Start::Before(cursor)).await
 }
 
-/// A home page of `rows` (fetched one past the page, to know whether older ones follow).
-async fn home_page(
-    db: &Db,
-    frame: Frame,
-    page: i64,
-    mut rows: Vec<PostSummary>,
-    newer: Option<String>,
-) -> Result<(Status, Template)> {
-    let size = PAGE_SIZE as usize;
-    let older = (rows.len() > size).then(|| format!("/?before={}", rows[size - 1].cursor()));
-    rows.truncate(size);
+/// A home page, from where `start` says.
+async fn home_page(db: &Db, frame: Frame, start: Start) -> Result<(Status, Template)> {
+    let listing = listing(&db.0, Scope::All, start, "/").await?;
     let page = IndexPage {
         frame,
-        posts: list_items(&db.0, &rows).await?,
-        page,
-        older: page != 1,
-        pager: Pager { newer, older },
+        posts: list_items(&db.0, &listing.rows).await?,
+        page: listing.page,
+        older: listing.page != 1,
+        pager: listing.pager,
     };
     Ok((Status::Ok, Template::render("index.html", page)))
 }
@@ -353,7 +379,7 @@ impl<'r> FromRequest<'r> for BaseUrl {
 /// The 20 newest visible posts as an Atom feed: whole content, and the excerpt as summary.
 #[get("/feed.xml")]
 async fn feed(db: &Db, config: &State<Config>, base: BaseUrl) -> Result<AtomFeed> {
-    let rows = posts::list_feed(&db.0, current_time(), PAGE_SIZE).await?;
+    let rows = listings::list(&db.0, Scope::All, current_time(), PAGE_SIZE, 0, true).await?;
     let meta = FeedMeta {
         title: config.site.title.clone(),
         page_path: home_path(),

@@ -6,16 +6,19 @@ use rocket::{get, routes, uri, Route};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
+use super::public::bad_cursor;
+use super::tags::TagView;
 use super::{human_date, iso_time, Frame};
-use crate::db::search::{Hit, Query};
-use crate::db::Db;
+use crate::db::search::{self as index, Hit, PageStart, Query, SearchCursor};
+use crate::db::{tags, Db};
 use crate::error::{Error, Result};
 use crate::text::highlight;
 
 pub const PAGE_SIZE: i64 = 10;
 /// Beyond this the offset is meaningless (and stays far from overflow).
 const MAX_PAGE: i64 = 10_000;
-/// Longest query, in characters. Longer ones are refused with a message, not cut.
+/// Longest query searched, in characters: a longer one is searched by its start, and the
+/// page says so.
 pub const QUERY_MAX: usize = 200;
 
 pub fn routes() -> Vec<Route> {
@@ -26,13 +29,38 @@ pub fn routes() -> Vec<Route> {
 struct SearchPage {
     frame: Frame,
     /// What was typed, shown again in the search box.
+    typed: String,
+    /// What was searched: `typed`, or its first `QUERY_MAX` characters.
     q: String,
+    /// Says when only the start of a long query was searched.
+    note: Option<String>,
     results: Vec<ResultItem>,
+    /// How many public posts match, on every page of them ("3 results for ...").
+    total: i64,
     /// Why there are no results, when there are none.
     message: Option<String>,
+    /// The page number of a `&page=N` page; 0 on a `&before=` page.
     page: i64,
     prev_url: Option<String>,
     next_url: Option<String>,
+}
+
+impl SearchPage {
+    /// A page without results.
+    fn empty(frame: Frame, q: String, message: Option<String>, page: i64) -> SearchPage {
+        SearchPage {
+            frame,
+            typed: q.clone(),
+            q,
+            note: None,
+            results: Vec::new(),
+            total: 0,
+            message,
+            page,
+            prev_url: None,
+            next_url: None,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -42,6 +70,9 @@ struct ResultItem {
     title_html: String,
     snippet_html: String,
     author_name: String,
+    /// "" while the author has no handle (no link then).
+    author_handle: String,
+    tags: Vec<TagView>,
     date: String,
     date_iso: String,
 }
@@ -59,103 +90,135 @@ impl From<Hit> for ResultItem {
             title_html,
             snippet_html: highlight(&hit.snippet_marked),
             author_name: hit.author_name,
+            author_handle: hit.author_handle,
+            tags: Vec::new(),
             date: human_date(ts),
             date_iso: iso_time(ts),
         }
     }
 }
 
-/// The results page. No query shows the empty form; a query too long, or with no word
-/// to look for, says so (422) with the query kept in the box; a page past the last
-/// result is a 404, like the home page's.
-#[get("/search?<q>&<page>")]
+/// The results page, from `&page=N` or from `&before=<cursor>` (what its "More results"
+/// links use; a cursor wins when both are given). No query shows the empty form; a query
+/// with no word to look for says so (422) with the query kept in the box;
+/// a page past the last result is a 404, like the home page's; a cursor quire did not
+/// make is a 400.
+#[get("/search?<q>&<page>&<before>")]
 async fn search(
     db: &Db,
     mut frame: Frame,
     q: Option<String>,
     page: Option<i64>,
+    before: Option<&str>,
 ) -> Result<(Status, Template)> {
     frame.meta.noindex = true;
     let q = q.unwrap_or_default();
-    let page = page.unwrap_or(1);
-    if !(1..=MAX_PAGE).contains(&page) {
-        return Err(Error::NotFound);
-    }
-    let render = |status, results, message: Option<String>, prev, next, frame, q| {
-        (
-            status,
-            Template::render(
-                "search.html",
-                SearchPage {
-                    frame,
-                    q,
-                    results,
-                    message,
-                    page,
-                    prev_url: prev,
-                    next_url: next,
-                },
-            ),
-        )
+    let start = match before {
+        Some(b) => match b.parse::<SearchCursor>() {
+            Ok(c) => PageStart::After(c),
+            Err(()) => return Ok(bad_cursor(frame)),
+        },
+        None => {
+            let page = page.unwrap_or(1);
+            if !(1..=MAX_PAGE).contains(&page) {
+                return Err(Error::NotFound);
+            }
+            PageStart::Offset((page - 1) * PAGE_SIZE)
+        }
+    };
+    let page = match start {
+        PageStart::Offset(skip) => skip / PAGE_SIZE + 1,
+        PageStart::After(_) => 0,
+    };
+    let refused = |message: String, frame, q| {
+        let page = SearchPage::empty(frame, q, Some(message), page);
+        Ok((
+            Status::UnprocessableEntity,
+            Template::render("search.html", page),
+        ))
     };
     if q.trim().is_empty() {
-        return Ok(render(
-            Status::Ok,
-            vec![],
-            None,
-            None,
-            None,
-            frame,
-            String::new(),
-        ));
+        let page = SearchPage::empty(frame, String::new(), None, page);
+        return Ok((Status::Ok, Template::render("search.html", page)));
     }
-    if q.chars().count() > QUERY_MAX {
-        let message = format!(
-            "That search is too long: use at most {QUERY_MAX} characters (it has {}).",
-            q.chars().count()
-        );
-        return Ok(render(
-            Status::UnprocessableEntity,
-            vec![],
-            Some(message),
-            None,
-            None,
-            frame,
-            q,
-        ));
-    }
+    // A longer query is searched by its first words, and the page says so; the box keeps
+    // all of it.
+    let typed = q.clone();
+    let (q, note) = match crate::text::head_at_word(&q, QUERY_MAX) {
+        Some(cut) => (
+            cut.to_string(),
+            Some(format!(
+                "Only the first {QUERY_MAX} characters were searched (the search has {}).",
+                typed.chars().count()
+            )),
+        ),
+        None => (q, None),
+    };
     let query = Query::parse(&q);
     if query.is_empty() {
         let message = "No results: search for at least one word of letters or digits \
                        (a word after - is left out, not looked for)."
             .to_string();
-        return Ok(render(
-            Status::UnprocessableEntity,
-            vec![],
-            Some(message),
-            None,
-            None,
-            frame,
-            q,
-        ));
+        return refused(message, frame, typed);
     }
-    let mut hits = crate::db::search::search(
-        &db.0,
-        &query,
-        crate::db::current_time(),
-        PAGE_SIZE + 1,
-        (page - 1) * PAGE_SIZE,
-    )
-    .await?;
-    if page > 1 && hits.is_empty() {
+    let now = crate::db::current_time();
+    let mut hits = index::search(&db.0, &query, now, start, PAGE_SIZE + 1).await?;
+    if page != 1 && hits.is_empty() {
         return Err(Error::NotFound);
     }
     let has_next = hits.len() as i64 > PAGE_SIZE;
     hits.truncate(PAGE_SIZE as usize);
+    let total = if hits.is_empty() {
+        0
+    } else {
+        index::count(&db.0, &query, now).await?
+    };
     let message = hits.is_empty().then(|| format!("No results for “{q}”."));
-    let url = |n: i64| uri!(search(q = Some(q.as_str()), page = Some(n))).to_string();
-    let prev = (page > 1).then(|| url(page - 1));
-    let next = has_next.then(|| url(page + 1));
-    let results = hits.into_iter().map(ResultItem::from).collect();
-    Ok(render(Status::Ok, results, message, prev, next, frame, q))
+    let numbered = |n: i64| uri!(search(q = Some(q.as_str()), page = Some(n), before = _));
+    let after = |c: SearchCursor| {
+        let c = c.to_string();
+        uri!(search(
+            q = Some(q.as_str()),
+            page = _,
+            before = Some(c.as_str())
+        ))
+        .to_string()
+    };
+    let prev = match start {
+        PageStart::Offset(_) => (page > 1).then(|| numbered(page - 1).to_string()),
+        PageStart::After(c) => Some(
+            match index::better_page(&db.0, &query, now, c, PAGE_SIZE).await? {
+                Some(c) => after(c),
+                None => uri!(search(q = Some(q.as_str()), page = _, before = _)).to_string(),
+            },
+        ),
+    };
+    let next = has_next
+        .then(|| hits.last().map(|h| after(h.cursor())))
+        .flatten();
+    let ids: Vec<_> = hits.iter().map(|h| h.id).collect();
+    let mut tags = tags::of_posts(&db.0, &ids).await?;
+    let results = hits
+        .into_iter()
+        .map(|hit| {
+            let tags = tags.remove(&hit.id).unwrap_or_default();
+            ResultItem {
+                tags: tags.into_iter().map(TagView::from).collect(),
+                ..ResultItem::from(hit)
+            }
+        })
+        .collect();
+    let page = SearchPage {
+        frame,
+        typed,
+        q,
+        note,
+        results,
+        total,
+        message,
+        page,
+        prev_url: prev,
+        next_url: next,
+    };
+    Ok((Status::Ok, Template::render("search.html", page)))
 }

@@ -8,11 +8,11 @@ use rocket::{get, routes, uri, Route, State};
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
-use super::public::{atom_feed, list_items, page_number, AtomFeed, BaseUrl, FeedMeta, ListItem};
-use super::public::{Paging, PAGE_SIZE};
+use super::public::{atom_feed, bad_cursor, list_items, listing, AtomFeed, BaseUrl, FeedMeta};
+use super::public::{ListItem, Pager, Start, PAGE_SIZE};
 use super::{Frame, Reply};
 use crate::config::Config;
-use crate::db::listings::{self, Page};
+use crate::db::listings::{self, Scope};
 use crate::db::tags::{self, NewTag, TagRef};
 use crate::db::{current_time, Db};
 use crate::error::{Error, Result};
@@ -153,38 +153,45 @@ struct TagPage {
     frame: Frame,
     tag: TagView,
     posts: Vec<ListItem>,
-    paging: Paging,
+    /// The page number of a `?page=N` page; 0 on a `?before=` page.
+    page: i64,
+    pager: Pager,
 }
 
-/// The public posts with the tag, newest first; 404 when it has none (or no page `page`).
-#[get("/tags/<tag>?<page>")]
-async fn tag_page(db: &Db, frame: Frame, tag: &str, page: Option<i64>) -> Result<Reply> {
+/// The public posts with the tag, newest first, from `?page=N` or `?before=<cursor>`
+/// (what its "Older posts" links use); 404 when it has none (or nothing there), 400 for
+/// a cursor quire did not make.
+#[get("/tags/<tag>?<page>&<before>")]
+async fn tag_page(
+    db: &Db,
+    frame: Frame,
+    tag: &str,
+    page: Option<i64>,
+    before: Option<&str>,
+) -> Result<Reply> {
     let slug = match tag_path(tag) {
         Some(TagPath::Slug(slug)) => slug,
         Some(TagPath::Lowercase(slug)) => {
-            let to = uri!(tag_page(slug.as_str(), page));
+            let to = uri!(tag_page(slug.as_str(), page, before));
             return Ok(Reply::Redirect(Redirect::moved(to)));
         }
         None => return Err(Error::NotFound),
     };
-    let page = page_number(page)?;
-    let (tag_id, tag) = tags::by_slug(&db.0, &slug).await?.ok_or(Error::NotFound)?;
-    let at = Page {
-        now: current_time(),
-        limit: PAGE_SIZE + 1,
-        offset: (page - 1) * PAGE_SIZE,
-        with_html: false,
+    let Some(start) = Start::of(page, before)? else {
+        return Ok(Reply::Page(bad_cursor(frame)));
     };
-    let mut rows = listings::by_tag(&db.0, tag_id, at).await?;
-    if rows.is_empty() {
+    let (tag_id, tag) = tags::by_slug(&db.0, &slug).await?.ok_or(Error::NotFound)?;
+    let path = uri!(tag_page(slug.as_str(), _, _)).to_string();
+    let listing = listing(&db.0, Scope::Tag(tag_id), start, &path).await?;
+    if listing.rows.is_empty() {
         return Err(Error::NotFound);
     }
-    let paging = Paging::new(page, &mut rows);
     let page = TagPage {
         frame,
-        posts: list_items(&db.0, &rows).await?,
+        posts: list_items(&db.0, &listing.rows).await?,
         tag: tag.into(),
-        paging,
+        page: listing.page,
+        pager: listing.pager,
     };
     Ok(Reply::Page((
         rocket::http::Status::Ok,
@@ -199,19 +206,21 @@ async fn tag_feed(db: &Db, config: &State<Config>, base: BaseUrl, tag: &str) -> 
         return Err(Error::NotFound);
     };
     let (tag_id, tag) = tags::by_slug(&db.0, &slug).await?.ok_or(Error::NotFound)?;
-    let at = Page {
-        now: current_time(),
-        limit: PAGE_SIZE,
-        offset: 0,
-        with_html: true,
-    };
-    let rows = listings::by_tag(&db.0, tag_id, at).await?;
+    let rows = listings::list(
+        &db.0,
+        Scope::Tag(tag_id),
+        current_time(),
+        PAGE_SIZE,
+        0,
+        true,
+    )
+    .await?;
     if rows.is_empty() {
         return Err(Error::NotFound);
     }
     let meta = FeedMeta {
         title: format!("{} · {}", config.site.title, tag.name),
-        page_path: uri!(tag_page(slug.as_str(), _)).to_string(),
+        page_path: uri!(tag_page(slug.as_str(), _, _)).to_string(),
         self_path: uri!(tag_feed(slug.as_str())).to_string(),
     };
     atom_feed(&db.0, &base, meta, &rows).await

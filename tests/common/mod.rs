@@ -12,10 +12,13 @@
 
 pub mod database;
 pub mod html;
+pub mod load;
+pub mod mfa;
 pub mod oidc;
 pub mod op;
 pub mod process;
 pub mod schema;
+pub mod smtp;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -76,6 +79,10 @@ pub fn keyless_figment(database: &TestDatabase) -> Figment {
         .merge(("databases.quire.max_connections", 4))
         .merge(("auth.argon2.memory_kib", 64))
         .merge(("auth.argon2.iterations", 1))
+        // Each test browser is an instance of its own: they check for changes on every
+        // request, so a story reads what another browser just wrote (tests/page_cache.rs
+        // covers the default).
+        .merge(("page_cache.check_ms", 0))
 }
 
 impl TestApp {

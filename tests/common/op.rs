@@ -136,6 +136,16 @@ pub struct Behavior {
     pub discovery_status: Option<u16>,
     /// Discovery answers after this many milliseconds, as a slow OP would.
     pub discovery_delay_ms: u64,
+    /// The `amr` of ID tokens from authorizations; `None` omits the claim.
+    pub amr: Option<Vec<String>>,
+    /// The `acr` of ID tokens from authorizations; `None` omits the claim.
+    pub acr: Option<String>,
+    /// Discovery lists amr and acr in claims_supported.
+    pub advertise_amr: bool,
+    /// Discovery's acr_values_supported (omitted when `None`).
+    pub acr_values_supported: Option<Vec<String>>,
+    /// Discovery says claims_parameter_supported.
+    pub claims_parameter: bool,
 }
 
 impl Default for Behavior {
@@ -161,6 +171,11 @@ impl Default for Behavior {
             issuer_in_discovery: None,
             discovery_status: None,
             discovery_delay_ms: 0,
+            amr: None,
+            acr: None,
+            advertise_amr: false,
+            acr_values_supported: None,
+            claims_parameter: false,
         }
     }
 }
@@ -718,6 +733,16 @@ async fn discovery(op: &State<Arc<Shared>>) -> Reply {
     if b.end_session {
         doc["end_session_endpoint"] = json!(format!("{issuer}/end_session"));
     }
+    if b.advertise_amr {
+        let claims = doc["claims_supported"].as_array_mut().expect("a list");
+        claims.extend([json!("amr"), json!("acr")]);
+    }
+    if b.claims_parameter {
+        doc["claims_parameter_supported"] = json!(true);
+    }
+    if let Some(acr) = &b.acr_values_supported {
+        doc["acr_values_supported"] = json!(acr);
+    }
     Reply::Json(Status::Ok, doc)
 }
 
@@ -928,6 +953,12 @@ async fn token(op: &State<Arc<Shared>>, meta: Meta, body: Data<'_>) -> Reply {
         claims.insert("nonce".into(), json!(nonce));
     }
     claims.insert("sid".into(), json!(sid));
+    if let Some(amr) = &b.amr {
+        claims.insert("amr".into(), json!(amr));
+    }
+    if let Some(acr) = &b.acr {
+        claims.insert("acr".into(), json!(acr));
+    }
     match b.at_hash {
         AtHash::Correct => {
             claims.insert("at_hash".into(), json!(at_hash(&access_token)));

@@ -343,6 +343,40 @@ pub async fn excerpt_html(db: &impl Db, slug: &str) -> String {
         .expect("query posts")
 }
 
+/// Takes the post's excerpt away and lists it for the excerpt backfill, as migration
+/// 0008 finds a post saved before excerpts existed.
+pub async fn forget_excerpt(db: &impl Db, slug: &str) {
+    let pool = db.pool().await;
+    let done = sqlx::query("UPDATE posts SET excerpt_html = '' WHERE slug = $1")
+        .bind(slug)
+        .execute(&*pool)
+        .await
+        .expect("forget excerpt");
+    assert_eq!(done.rows_affected(), 1, "{slug}");
+    sqlx::query("INSERT INTO excerpt_backfill (post_id) SELECT id FROM posts WHERE slug = $1")
+        .bind(slug)
+        .execute(&*pool)
+        .await
+        .expect("list for the backfill");
+}
+
+/// How many posts still wait for the excerpt backfill.
+pub async fn awaiting_excerpts(db: &impl Db) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM excerpt_backfill")
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("count excerpt_backfill")
+}
+
+/// A post's last-edit time, unix seconds.
+pub async fn updated_at(db: &impl Db, slug: &str) -> i64 {
+    sqlx::query_scalar("SELECT updated_at FROM posts WHERE slug = $1")
+        .bind(slug)
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("query posts")
+}
+
 /// The home page's query, as `src/db/posts.rs` runs it for page 1 (at "now" 2e9).
 pub const HOME_QUERY: &str = "SELECT p.id, p.slug, p.title, u.name AS author_name, \
      u.handle AS author_handle, p.published, p.published_at, p.updated_at, p.excerpt_html \
@@ -357,6 +391,19 @@ pub const OLDER_QUERY: &str = "SELECT p.id, p.slug, p.title, u.name AS author_na
      WHERE p.published = 1 AND p.published_at <= 2000000000 \
      AND (p.published_at, p.id) < (1700360000, 100) \
      ORDER BY p.published_at DESC, p.id DESC LIMIT 21";
+
+/// The query of a page of an author's older posts (`/authors/<handle>?before=`), as
+/// `src/db/listings.rs` runs it.
+pub fn author_older_query(author_id: i64) -> String {
+    format!(
+        "SELECT p.id, p.slug, p.title, u.name AS author_name, \
+         u.handle AS author_handle, p.published, p.published_at, p.updated_at, p.excerpt_html \
+         FROM posts p JOIN users u ON u.id = p.author_id \
+         WHERE p.author_id = {author_id} AND p.published = 1 AND p.published_at <= 2000000000 \
+         AND (p.published_at, p.id) < (1700360000, 100) \
+         ORDER BY p.published_at DESC, p.id DESC LIMIT 21"
+    )
+}
 
 /// The database's plan for `HOME_QUERY`, one line per step.
 pub async fn home_query_plan(db: &impl Db) -> String {
@@ -742,4 +789,73 @@ pub async fn age_released_handle(db: &impl Db, handle: &str, days: i64) {
             .await
             .expect("age handle");
     assert_eq!(done.rows_affected(), 1, "{handle} was never given up");
+}
+
+// ---------------------------------------------------------------------------------------
+// Mail and password resets
+
+/// Puts every password reset token past its expiry, as waiting 30 minutes would.
+pub async fn expire_password_resets(db: &impl Db) {
+    sqlx::query("UPDATE password_resets SET expires_at = created_at - 1")
+        .execute(&*db.pool().await)
+        .await
+        .expect("expire reset tokens");
+}
+
+/// The stored hashes of live reset tokens (what a leaked table would hold).
+pub async fn reset_token_hashes(db: &impl Db) -> Vec<String> {
+    sqlx::query_scalar("SELECT token_hash FROM password_resets")
+        .fetch_all(&*db.pool().await)
+        .await
+        .expect("reset tokens")
+}
+
+/// Queued messages: (recipient, kind, sealed text body, last error).
+pub async fn outbox(db: &impl Db) -> Vec<(String, String, String, String)> {
+    sqlx::query_as("SELECT recipient, kind, body_text, last_error FROM outbox ORDER BY id")
+        .fetch_all(&*db.pool().await)
+        .await
+        .expect("outbox")
+}
+
+// ---------------------------------------------------------------------------------------
+// Email verification
+
+/// Puts every email confirmation link past its expiry, as waiting 24 hours would.
+pub async fn expire_email_verifications(db: &impl Db) {
+    sqlx::query("UPDATE email_verifications SET expires_at = created_at - 1")
+        .execute(&*db.pool().await)
+        .await
+        .expect("expire confirmation links");
+}
+
+/// The stored hashes of confirmation links (what a leaked table would hold).
+pub async fn verification_token_hashes(db: &impl Db) -> Vec<String> {
+    sqlx::query_scalar("SELECT token_hash FROM email_verifications")
+        .fetch_all(&*db.pool().await)
+        .await
+        .expect("confirmation links")
+}
+
+/// Whether the local account with this email has it confirmed.
+pub async fn email_confirmed(db: &impl Db, email: &str) -> bool {
+    let flag: i64 =
+        sqlx::query_scalar("SELECT email_confirmed FROM users WHERE kind = 'local' AND email = $1")
+            .bind(email)
+            .fetch_one(&*db.pool().await)
+            .await
+            .expect("the account's confirmation flag");
+    flag != 0
+}
+
+/// Gives the account with this email a new display name, as its identity provider's
+/// claims would at its next login, with no request to quire.
+pub async fn rename_user(db: &impl Db, email: &str, name: &str) {
+    let done = sqlx::query("UPDATE users SET name = $1 WHERE email = $2")
+        .bind(name)
+        .bind(email)
+        .execute(&*db.pool().await)
+        .await
+        .expect("rename user");
+    assert_eq!(done.rows_affected(), 1, "{email}");
 }

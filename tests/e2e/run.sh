@@ -5,18 +5,28 @@
 #   tests/e2e/run.sh
 #
 # Installs Chromium when /usr/bin/chromium is missing (apt-get), installs playwright-core
-# (npm ci here) and the OP (npm ci in tests/interop, whose op.mjs is reused), builds quire
-# in release (QUIRE_BIN=path skips the build; CI passes the one binary it builds for
-# interop and e2e), then runs suite.mjs, which starts on free loopback ports:
-#   - quire with local accounts (SQLite in a temporary folder),
+# (npm ci here), the OP (npm ci in tests/interop, whose op.mjs is reused) and aiosmtpd
+# (tests/mail/install.sh), builds quire in release (QUIRE_BIN=path skips the build; CI
+# passes the one binary it builds for interop and e2e), then runs suite.mjs, which
+# starts on free loopback ports:
+#   - quire with local accounts (SQLite in a temporary folder) and [mail],
 #   - node oidc-provider (tests/interop/op.mjs) and a second quire with providers ["oidc"],
-# drives both people's flows in the browser, and stops everything at the end.
+#   - the mail tests' SMTP server (tests/mail/smtp_server.py; aiosmtpd, installed by
+#     tests/mail/install.sh when missing), to which the first quire sends its mail,
+# drives the self-hoster's, a writer's (tags, preview with and without JavaScript, a post
+# scheduled a minute ahead and found once due), a password reset by mail (from the
+# forgot page to the new password), an author's authenticator app (set up from the QR
+# code's secret, recovery codes, a login with the password then a code, a used code
+# refused), an image (uploaded from the post form, an SVG and HTML named .png refused,
+# the post showing it with srcset, on a phone too, /media listing it) and the
+# organisation's flows in the browser, and stops everything at the end.
 # Screenshots of the main pages at 390 px and 1280 px go to E2E_SCREENSHOTS (default
 # target/e2e-screenshots), named near the end. The last line is "N passed, N failed";
 # exits non-zero on any failure.
 #
 # Time limits (seconds): E2E_BUILD_TIMEOUT (build, default 1800), E2E_TEST_TIMEOUT
-# (start-up and the suite, default 180).
+# (start-up and the suite, default 300: one post is scheduled a minute ahead and read
+# once due; the second-factor login waits up to 30 s for the app's next code). E2E_ONLY=REGEX runs only the scenarios whose names match.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -31,20 +41,15 @@ need_node
 # Chromium from Debian, when missing.
 if [ ! -x "$CHROMIUM" ]; then
   echo "e2e: $CHROMIUM missing, installing Debian's chromium"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then command -v sudo >/dev/null && SUDO="sudo -n"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  APT_LOG="$(mktemp)"
-  { timeout 180 $SUDO apt-get update && timeout 420 $SUDO apt-get install -y chromium; } >"$APT_LOG" 2>&1 \
-    || { tail -n 40 "$APT_LOG" >&2; setup_failed "apt-get install chromium failed"; }
-  rm -f "$APT_LOG"
+  bash "$ROOT/tests/apt-install.sh" chromium || setup_failed "apt-get install chromium failed"
   [ -x "$CHROMIUM" ] || setup_failed "no $CHROMIUM after apt-get install chromium"
 fi
 
-# playwright-core, and the OP it shares with the interop test.
+# playwright-core, the OP it shares with the interop test, and the mail tests' SMTP server.
 npm_ci "$HERE"
 npm_ci "$ROOT/tests/interop"
+need_smtp_server
 BUILD_TIMEOUT="${E2E_BUILD_TIMEOUT:-1800}" quire_bin
-export HARNESS_TIMEOUT="${E2E_TEST_TIMEOUT:-180}"
+export HARNESS_TIMEOUT="${E2E_TEST_TIMEOUT:-300}"
 export E2E_SCREENSHOTS="${E2E_SCREENSHOTS:-$ROOT/target/e2e-screenshots}"
 run_harness "$HERE/suite.mjs"

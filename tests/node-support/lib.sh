@@ -23,6 +23,16 @@ npm_ci() {
   rm -f "$log"
 }
 
+# aiosmtpd for the SMTP server of tests/mail (smtp_server.py), by the one script that
+# installs it (pinned, from PyPI, only when missing).
+need_smtp_server() {
+  local log
+  log="$(mktemp)"
+  timeout 300 bash "$ROOT/tests/mail/install.sh" >"$log" 2>&1 \
+    || { cat "$log" >&2; rm -f "$log"; setup_failed "tests/mail/install.sh could not install aiosmtpd"; }
+  rm -f "$log"
+}
+
 # Sets QUIRE_BIN to an absolute path: as given, or a release build made now (within
 # BUILD_TIMEOUT seconds, default 1800). CI builds once and passes it to both harnesses.
 quire_bin() {

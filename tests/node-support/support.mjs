@@ -4,13 +4,14 @@
 //   - HTML: unescaping, page text, forms and their CSRF token;
 //   - a browser over plain HTTP: a cookie jar keyed by host (ports ignored, as browsers
 //     scope cookies) with SameSite enforced, and redirects followed like a browser;
-//   - processes: free loopback ports, `quire serve` and the OP (tests/interop/op.mjs)
-//     started with logs in a work folder, waited for, and stopped whatever happens;
+//   - processes: free loopback ports, `quire serve`, the OP (tests/interop/op.mjs) and
+//     the mail tests' SMTP server (tests/mail/smtp_server.py) started with logs in a
+//     work folder, waited for, and stopped whatever happens;
 //   - begin() / end(): the run itself, with a time limit, always ending on the summary line.
 // Plain Node (>= 20), no dependencies: each harness installs its own packages.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,8 @@ import { fileURLToPath } from 'node:url';
 
 /** tests/interop, where the OP lives. */
 export const INTEROP_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'interop');
+/** tests/mail, where the SMTP server lives. */
+export const MAIL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'mail');
 
 // ---------------------------------------------------------------- checks
 
@@ -308,11 +311,15 @@ export async function freePorts(n) {
 
 export const randomSecret = (bytes) => randomBytes(bytes).toString('base64');
 
-/** Starts `command` with its output in `<work>/<name>.log`; stopped by `stopAll`. */
-export function startProcess(work, name, command, args, { cwd, env: vars }) {
+/**
+ * Starts `command` with its output in `<work>/<name>.log`; stopped by `stopAll`. With
+ * `stdin: 'pipe'` its stdin stays open while this process lives (for a child that
+ * stops when its stdin closes).
+ */
+export function startProcess(work, name, command, args, { cwd, env: vars, stdin = 'ignore' }) {
   const log = join(work, `${name}.log`);
   const fd = openSync(log, 'a');
-  const child = spawn(command, args, { cwd, env: vars, stdio: ['ignore', fd, fd] });
+  const child = spawn(command, args, { cwd, env: vars, stdio: [stdin, fd, fd] });
   closeSync(fd);
   const proc = { name, child, log, exited: null };
   child.on('exit', (code, signal) => { proc.exited = signal ?? code; });
@@ -328,10 +335,12 @@ function cleanEnv() {
 
 /**
  * `quire serve` on 127.0.0.1:`port`, configured by environment alone: no Rocket.toml,
- * its own SQLite file and secret key in `<work>/<name>/`, `auth` as ROCKET_AUTH.
+ * its own SQLite file and secret key in `<work>/<name>/`, `auth` as ROCKET_AUTH and, when
+ * given, `site` as ROCKET_SITE (a TOML table such as `{timezone="Europe/Berlin"}`) and
+ * `mail` as ROCKET_MAIL (the `mailTable()` of `startSmtp`, say).
  * Returns the process with `env`, the variables it was started with (for `quire doctor`).
  */
-export function startQuire(work, { name, bin, port, auth, profile = 'debug' }) {
+export function startQuire(work, { name, bin, port, auth, site, mail, profile = 'debug' }) {
   const dir = join(work, name);
   mkdirSync(dir, { recursive: true });
   const vars = {
@@ -345,6 +354,8 @@ export function startQuire(work, { name, bin, port, auth, profile = 'debug' }) {
     ROCKET_SECRET_KEY: randomSecret(64),
     ROCKET_DATABASES: `{quire={url="sqlite://${dir}/quire.sqlite?mode=rwc"}}`,
     ROCKET_AUTH: auth,
+    ...(site ? { ROCKET_SITE: site } : {}),
+    ...(mail ? { ROCKET_MAIL: mail } : {}),
   };
   const proc = startProcess(work, `quire-${name}`, bin, ['serve'], { cwd: dir, env: vars });
   Object.assign(proc, { bin, dir, env: vars });
@@ -371,22 +382,59 @@ export function startOp(work, { port, rpOrigin, backchannelOrigin, clientId, cli
   return proc;
 }
 
-/** Waits until each process's health URL answers 200; a process that exits, or a wait
- *  past `withinSeconds`, is a SetupError. */
+/**
+ * The mail tests' SMTP server (tests/mail/smtp_server.py: aiosmtpd, installed by
+ * tests/mail/install.sh, which the harness's run.sh calls) on 127.0.0.1:`port`, plain
+ * SMTP. Every message it accepts is a JSON file in `<work>/<name>-inbox/` (from, to,
+ * subject, text and html parts); `mails()` reads them, oldest first. It runs until it is
+ * stopped or this process's end closes its stdin.
+ */
+export function startSmtp(work, { port, name = 'smtp' }) {
+  const inbox = join(work, `${name}-inbox`);
+  mkdirSync(inbox, { recursive: true });
+  const proc = startProcess(work, name, process.env.PYTHON || 'python3',
+    [join(MAIL_DIR, 'smtp_server.py'), '--port', String(port), '--out', inbox],
+    { cwd: work, env: { ...cleanEnv(), PYTHONUNBUFFERED: '1' }, stdin: 'pipe' });
+  Object.assign(proc, {
+    port,
+    inbox,
+    url: `smtp://127.0.0.1:${port}`,
+    ready: async () => existsSync(proc.log) && readFileSync(proc.log, 'utf8').includes(`ready ${port}`),
+    /** Every message received so far, oldest first. */
+    mails: () => readdirSync(inbox).filter((f) => f.endsWith('.json')).sort()
+      .map((f) => JSON.parse(readFileSync(join(inbox, f), 'utf8'))),
+    /** Waits up to `seconds` for a message `match` accepts; returns it, or null. */
+    async waitFor(match, seconds = 15) {
+      const deadline = Date.now() + seconds * 1000;
+      for (;;) {
+        const found = proc.mails().find(match);
+        if (found || Date.now() > deadline) return found ?? null;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    /** quire's `[mail]` table (for ROCKET_MAIL) sending here, retrying every second. */
+    mailTable: (from) => `{smtp_url="${proc.url}",from="${from}",retry_seconds=1,poll_seconds=1}`,
+  });
+  return proc;
+}
+
+/** Waits until each process is ready (its `ready()` says so, or else its health URL
+ *  answers 200); a process that exits, or a wait past `withinSeconds`, is a SetupError. */
 export async function waitHealthy(procs, withinSeconds = 30) {
   const deadline = Date.now() + withinSeconds * 1000;
-  const ok = async (u) => {
+  const answers = async (u) => {
     try {
       return (await fetch(u, { signal: AbortSignal.timeout(2000) })).status === 200;
     } catch {
       return false;
     }
   };
+  const ok = (p) => (p.ready ? p.ready() : answers(p.health));
   for (const p of procs) {
-    while (!(await ok(p.health))) {
+    while (!(await ok(p))) {
       const dead = procs.find((q) => q.exited !== null);
       if (dead) throw new SetupError(`${dead.name} exited (${dead.exited}) during start-up`);
-      if (Date.now() > deadline) throw new SetupError(`${p.health} not answering 200 after ${withinSeconds}s`);
+      if (Date.now() > deadline) throw new SetupError(`${p.health ?? p.name} not ready after ${withinSeconds}s`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }

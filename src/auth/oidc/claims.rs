@@ -117,6 +117,57 @@ impl Policy<'_> {
     }
 }
 
+/// The `amr` values of an ID token as kept with the session: printable ASCII tokens
+/// only (they are stored space-separated and shown), at most 16 of 64 characters,
+/// duplicates dropped.
+pub fn amr_values<'a>(raw: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in raw {
+        let token = !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic());
+        if token && !out.iter().any(|o| o == v) && out.len() < 16 {
+            out.push(v.to_string());
+        }
+    }
+    out
+}
+
+/// The required values `amr` lacks: every listed value must be present (the order and
+/// any further values do not matter). Empty: the requirement is met.
+pub fn missing_amr(required: &[String], amr: &[String]) -> Vec<String> {
+    required
+        .iter()
+        .filter(|r| !amr.contains(r))
+        .cloned()
+        .collect()
+}
+
+/// An RFC 8176 value in words, for the page that says what was missing.
+pub fn amr_words(value: &str) -> String {
+    let words = match value {
+        "mfa" => "a second factor",
+        "hwk" => "a hardware security key",
+        "swk" => "a software key",
+        "otp" => "a one-time code",
+        "sms" => "a code sent by text message",
+        "tel" => "a phone call",
+        "pwd" => "a password",
+        "pin" => "a PIN",
+        "sc" => "a smart card",
+        "fpt" => "a fingerprint",
+        "face" => "face recognition",
+        "iris" | "retina" => "an eye scan",
+        "vbm" => "voice recognition",
+        "kba" => "security questions",
+        "mca" => "confirmation on a second channel",
+        "user" => "a presence check",
+        "geo" => "your location",
+        "rba" => "a risk check",
+        "wia" => "Windows sign-in",
+        other => return format!("the method {other:?}"),
+    };
+    words.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -194,6 +245,26 @@ mod tests {
             .is_err());
         let err = policy.admit(&profile(None, None, &[])).unwrap_err();
         assert!(err.contains("did not share an email"), "{err}");
+    }
+
+    #[test]
+    fn every_required_amr_value_must_be_present() {
+        let got = strings(&["pwd", "otp", "mfa"]);
+        assert!(missing_amr(&[], &got).is_empty());
+        assert!(missing_amr(&strings(&["mfa", "otp"]), &got).is_empty());
+        assert_eq!(
+            missing_amr(&strings(&["mfa", "hwk"]), &got),
+            strings(&["hwk"])
+        );
+        assert_eq!(missing_amr(&strings(&["mfa"]), &[]), strings(&["mfa"]));
+        // Values are compared exactly, as RFC 8176 registers them.
+        assert_eq!(
+            missing_amr(&strings(&["mfa"]), &strings(&["MFA"])),
+            strings(&["mfa"])
+        );
+        let kept = amr_values(["mfa", "mfa", "two words", "", "otp"]);
+        assert_eq!(kept, strings(&["mfa", "otp"]));
+        assert_eq!(amr_words("mfa"), "a second factor");
     }
 
     #[test]

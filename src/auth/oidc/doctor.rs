@@ -148,6 +148,72 @@ impl OidcProvider {
                 detail: "the provider does not list PKCE S256; quire sends it anyway".into(),
             });
         }
+        if self.cfg.requires_amr() {
+            checks.push(amr_check(&metadata));
+        }
+        if !self.cfg.acr_values.is_empty() {
+            checks.push(acr_check(&metadata, &self.cfg.acr_values));
+        }
         DoctorReport { checks, register }
+    }
+}
+
+fn warn(label: &'static str, detail: impl Into<String>) -> Check {
+    Check {
+        status: CheckStatus::Warn,
+        label,
+        detail: detail.into(),
+    }
+}
+
+/// Whether discovery lists the `amr` claim that `require_amr` checks. Not a failure when
+/// it does not: claims_supported need not be complete, but the first login will tell.
+fn amr_check(metadata: &super::Metadata) -> Check {
+    const LABEL: &str = "amr claim";
+    match metadata.claims_supported() {
+        Some(claims) if claims.iter().any(|c| c.as_str() == "amr") => {
+            ok(LABEL, "ok: claims_supported lists amr")
+        }
+        Some(_) => warn(
+            LABEL,
+            "missing: claims_supported does not list amr, which auth.oidc.require_amr \
+             checks; unless the provider sends it anyway, every login will be refused",
+        ),
+        None => warn(
+            LABEL,
+            "not advertised: discovery has no claims_supported; make sure the provider \
+             puts amr in its ID tokens, or every login will be refused",
+        ),
+    }
+}
+
+/// Whether discovery lists each of `acr_values` in acr_values_supported.
+fn acr_check(metadata: &super::Metadata, wanted: &[String]) -> Check {
+    const LABEL: &str = "acr values";
+    let Some(supported) = metadata.acr_values_supported() else {
+        return warn(
+            LABEL,
+            "not advertised: discovery has no acr_values_supported; the provider may \
+             ignore auth.oidc.acr_values",
+        );
+    };
+    let missing: Vec<&str> = wanted
+        .iter()
+        .map(String::as_str)
+        .filter(|w| !supported.iter().any(|s| s.as_str() == *w))
+        .collect();
+    if missing.is_empty() {
+        ok(
+            LABEL,
+            format!("ok: acr_values_supported lists {}", wanted.join(", ")),
+        )
+    } else {
+        warn(
+            LABEL,
+            format!(
+                "missing: acr_values_supported does not list {}; the provider may ignore them",
+                missing.join(", ")
+            ),
+        )
     }
 }

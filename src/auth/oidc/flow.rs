@@ -4,9 +4,9 @@
 
 use openidconnect::core::{CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier, CoreResponseType};
 use openidconnect::{
-    AccessTokenHash, AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, CsrfToken,
-    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, Scope,
-    SignatureVerificationError, TokenResponse,
+    AccessTokenHash, AuthenticationContextClass, AuthenticationFlow, AuthorizationCode,
+    ClaimsVerificationError, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, Scope, SignatureVerificationError, TokenResponse,
 };
 use std::net::IpAddr;
 
@@ -61,6 +61,8 @@ pub struct OidcLogin {
     pub sid: String,
     /// What re-checking the session's claims later needs.
     pub tokens: Tokens,
+    /// The ID token's `amr` (RFC 8176 authentication methods), as `amr_values` keeps them.
+    pub amr: Vec<String>,
 }
 
 impl OidcProvider {
@@ -88,6 +90,15 @@ impl OidcProvider {
             .set_pkce_challenge(challenge);
         for scope in self.cfg.scopes.iter().filter(|s| *s != "openid") {
             request = request.add_scope(Scope::new(scope.clone()));
+        }
+        for acr in &self.cfg.acr_values {
+            request = request.add_auth_context_value(AuthenticationContextClass::new(acr.clone()));
+        }
+        // Ask for amr as an essential ID token claim, where the provider takes the claims
+        // parameter (elsewhere an unknown parameter may be refused outright).
+        if self.cfg.requires_amr() && metadata.claims_parameter_supported() == Some(true) {
+            request =
+                request.add_extra_param("claims", r#"{"id_token":{"amr":{"essential":true}}}"#);
         }
         let (url, state, nonce) = request.url();
         let pending = Pending {
@@ -221,6 +232,14 @@ impl OidcProvider {
             }
         }
         let subject = claims.subject().as_str().to_string();
+        // From the ID token alone (verified above): userinfo does not speak for the login.
+        let amr = super::amr_values(
+            claims
+                .auth_method_refs()
+                .into_iter()
+                .flatten()
+                .map(|a| a.as_str()),
+        );
         let raw_id_token = id_token.to_string();
         let mut merged = jwt_payload(&raw_id_token)
             .ok_or_else(|| OidcError::Failed("ID token payload is not JSON".into()))?;
@@ -240,6 +259,16 @@ impl OidcProvider {
 
         let profile = Profile::from_claims(&merged, &self.cfg.groups_claim);
         let admission = self.policy().admit(&profile).map_err(OidcError::Refused)?;
+        // After the groups said whether this is an admin, before any account is made.
+        let missing = super::missing_amr(self.cfg.required_amr(admission.is_admin), &amr);
+        if !missing.is_empty() {
+            return Err(OidcError::Assurance {
+                subject,
+                amr,
+                missing,
+                admin: admission.is_admin,
+            });
+        }
         let name = profile.display_name(&subject);
         let user = users::upsert_oidc(
             db,
@@ -260,6 +289,7 @@ impl OidcProvider {
             id_token: raw_id_token,
             sid,
             tokens,
+            amr,
         })
     }
 

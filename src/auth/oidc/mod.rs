@@ -25,7 +25,7 @@ use openidconnect::core::{CoreClient, CoreJwsSigningAlgorithm};
 use openidconnect::{ClientId, EndpointMaybeSet, EndpointNotSet, EndpointSet, RedirectUrl};
 use serde_json::Value;
 
-pub use claims::{Admission, Policy, Profile};
+pub use claims::{amr_values, amr_words, missing_amr, Admission, Policy, Profile};
 pub use discovery::{ExtraMetadata, Metadata, DISCOVERY_RETRY};
 pub use doctor::{Check, CheckStatus, DoctorReport};
 pub use flow::{Callback, OidcLogin, Pending, CODE_LIMIT, LOGIN_TTL, RATE_WINDOW, START_LIMIT};
@@ -72,6 +72,15 @@ pub enum OidcError {
     /// The person proved who they are but may not log in here.
     #[error("refused: {0}")]
     Refused(String),
+    /// The ID token's `amr` lacks values this site requires (of admins when `admin`):
+    /// the person signed in at the provider, but not strongly enough for here.
+    #[error("ID token of subject {subject:?} has amr {amr:?}, lacking {missing:?} required{}", if *admin { " of admins" } else { "" })]
+    Assurance {
+        subject: String,
+        amr: Vec<String>,
+        missing: Vec<String>,
+        admin: bool,
+    },
     /// A check failed; the reason is logged, not shown.
     #[error("{0}")]
     Failed(String),

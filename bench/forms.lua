@@ -1,0 +1,57 @@
+-- Form requests for bench/run.sh's wrk scripts. run.sh puts before this file:
+--   COOKIE, TOKEN     a pre-login CSRF cookie header and its token (the login POST)
+--   EMAILS, PASSWORD  the seeded authors (all share the password)
+--   WCOOKIE, WTOKEN   a logged-in author's cookie header and CSRF token (writes)
+--   READS             paths the mixed run reads
+--   MODE              "login" or "mixed"
+
+local function urlencode(s)
+  return (s:gsub("[^%w%-_%.~]", function(c) return string.format("%%%02X", string.byte(c)) end))
+end
+
+local FORM = "application/x-www-form-urlencoded"
+local n = 0
+local body_md = urlencode(string.rep("A written garden paragraph with some words in it. ", 40))
+
+threads_made = 0
+function setup(thread)
+  threads_made = threads_made + 1
+  thread:set("tid", threads_made)
+end
+
+function init(args)
+  math.randomseed(os.time() + (tid or 0) * 7919)
+  -- The threads start at different authors: fewer attempts in flight per account.
+  n = (tid or 0) * 5
+end
+
+local function login()
+  n = n + 1
+  local email = EMAILS[(n % #EMAILS) + 1]
+  local body = "email=" .. urlencode(email) .. "&password=" .. urlencode(PASSWORD)
+    .. "&csrf_token=" .. urlencode(TOKEN)
+  return wrk.format("POST", "/login", { ["Cookie"] = COOKIE, ["Content-Type"] = FORM }, body)
+end
+
+local function write()
+  n = n + 1
+  local title = "Mixed run post " .. (tid or 0) .. "-" .. n .. "-" .. math.random(1, 1000000000)
+  local body = "title=" .. urlencode(title) .. "&body=" .. body_md
+    .. "&tags=mixed&publish=true&csrf_token=" .. urlencode(WTOKEN)
+  return wrk.format("POST", "/posts", { ["Cookie"] = WCOOKIE, ["Content-Type"] = FORM }, body)
+end
+
+local function read()
+  n = n + 1
+  return wrk.format("GET", READS[(n % #READS) + 1])
+end
+
+if MODE == "login" then
+  request = login
+else
+  -- 80% reads, 15% logins, 5% writes.
+  request = function()
+    local r = math.random(1, 100)
+    if r <= 80 then return read() elseif r <= 95 then return login() else return write() end
+  end
+end

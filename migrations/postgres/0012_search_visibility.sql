@@ -1,0 +1,3 @@
+-- SQLite's migration 0012 also adds an index for search's visibility check. PostgreSQL's
+-- search reads visibility from the rows the GIN index finds, whose wide columns are
+-- stored apart (TOAST), so it needs none.
