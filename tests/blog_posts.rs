@@ -180,6 +180,60 @@ async fn a_post_scheduled_far_ahead_stays_hidden_and_a_second_instance_agrees_on
 }
 
 #[rocket::async_test]
+async fn a_post_scheduled_past_2038_is_on_no_public_page_and_keeps_its_time() {
+    // Unix seconds pass 32 bits on 2038-01-19; a time after it must come back whole.
+    let app = TestApp::spawn().await;
+    let (alice, _) = app.author("Alice Far").await;
+    alice.create_post("Already out", "Old news.", true).await;
+    let slug = create(
+        &alice,
+        "Centennial",
+        "Plans for the next century.",
+        &[("publish_at", "2099-06-01T12:00"), ("tags", "plans")],
+    )
+    .await;
+    assert_eq!(
+        post_row(&app, &slug).await.unwrap().published_at,
+        Some(4_083_998_400)
+    );
+    assert_eq!(
+        publicly_visible(&app, &slug, "Centennial").await,
+        (false, false, false)
+    );
+    for path in [
+        "/tags",
+        "/tags/plans",
+        "/tags/plans/feed.xml",
+        "/authors/alice-far",
+        "/authors/alice-far/feed.xml",
+        "/sitemap.xml",
+        "/search?q=century",
+    ] {
+        let (_, page) = app.get_text(path).await;
+        assert!(
+            !page.contains("Centennial") && !page.contains(&slug),
+            "{path}: {page}"
+        );
+    }
+    let (_, author_page) = app.get_text("/authors/alice-far").await;
+    assert!(author_page.contains("Already out"), "{author_page}");
+
+    let (_, dashboard) = alice.get_text("/dashboard").await;
+    assert!(
+        dashboard.contains("Scheduled for 1 Jun 2099, 12:00 UTC"),
+        "{dashboard}"
+    );
+    let (_, edit) = alice.get_text(&format!("/posts/{slug}/edit")).await;
+    assert_eq!(
+        field_value(&edit, "publish_at").as_deref(),
+        Some("2099-06-01T12:00")
+    );
+    let (status, own) = alice.get_text(&format!("/posts/{slug}")).await;
+    assert_eq!(status, Status::Ok);
+    assert!(own.contains("Scheduled for"), "{own}");
+}
+
+#[rocket::async_test]
 async fn the_dashboard_shows_a_scheduled_post_in_the_sites_time_zone_and_editing_keeps_it() {
     let app = TestApp::spawn_with(|f| f.merge(("site.timezone", "Europe/Berlin"))).await;
     let (alice, _) = app.author("Alice").await;

@@ -7,18 +7,9 @@ use sqlx::{AnyConnection, FromRow, Row};
 
 use super::Backend;
 
-/// A BIGINT column selected as `CAST(col AS TEXT)`. sqlx 0.7's Any driver types a
-/// SQLite value by what it holds, and decodes every INTEGER as 32 bits: a time after
-/// 2038 (a post scheduled far ahead) would come back wrapped. As text it arrives whole,
-/// on both backends.
+/// A BIGINT column selected as `CAST(col AS TEXT)` (see [`super::Big`]).
 fn big(row: &AnyRow, column: &str) -> sqlx::Result<i64> {
-    let text: String = row.try_get(column)?;
-    text.trim()
-        .parse()
-        .map_err(|e: std::num::ParseIntError| sqlx::Error::ColumnDecode {
-            index: column.to_string(),
-            source: Box::new(e),
-        })
+    Ok(row.try_get::<super::Big, _>(column)?.0)
 }
 
 /// An account, without anything secret (no password hash, factors or sessions).

@@ -11,12 +11,13 @@ use time::OffsetDateTime;
 
 use super::posts::{visible_at, Cursor, PostSummary};
 use super::tags::TagCount;
-use super::unix;
+use super::{unix, Big};
 use crate::domain::UserId;
 
 /// What a listing shows of each post (with its excerpt); a feed adds the HTML.
 const SUMMARY: &str = "p.id, p.slug, p.title, u.name AS author_name, \
-    u.handle AS author_handle, p.published, p.published_at, p.updated_at, p.excerpt_html";
+    u.handle AS author_handle, p.published, CAST(p.published_at AS TEXT) AS published_at, \
+    CAST(p.updated_at AS TEXT) AS updated_at, p.excerpt_html";
 
 /// Which public posts a listing shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,13 +160,13 @@ pub async fn newer_page(
 ) -> sqlx::Result<Option<Cursor>> {
     let (from, n) = scope.tables_and_condition();
     let sql = format!(
-        "SELECT p.published_at, p.id FROM {from} AND (p.published_at, p.id) >= (${}, ${}) \
+        "SELECT CAST(p.published_at AS TEXT), p.id FROM {from} AND (p.published_at, p.id) >= (${}, ${}) \
          ORDER BY p.published_at ASC, p.id ASC LIMIT ${}",
         n,
         n + 1,
         n + 2
     );
-    let rows: Vec<(i64, i64)> = scope
+    let rows: Vec<(Big, i64)> = scope
         .bind(sqlx::query_as(&sql), now)
         .bind(cursor.at())
         .bind(cursor.id())
@@ -176,7 +177,7 @@ pub async fn newer_page(
     // so it is entered before rows[page_size]; with no such row it is the first page.
     Ok(rows
         .get(page_size as usize)
-        .map(|&(at, id)| Cursor::new(at, id)))
+        .map(|&(Big(at), id)| Cursor::new(at, id)))
 }
 
 /// Every tag that some post public at `now` has, with how many, by slug.

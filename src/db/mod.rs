@@ -310,14 +310,41 @@ fn flag(row: &AnyRow, column: &str) -> sqlx::Result<bool> {
     Ok(row.try_get::<i64, _>(column)? != 0)
 }
 
+/// A BIGINT read whole. sqlx 0.7's Any driver types a SQLite value by what it holds and
+/// decodes every INTEGER as 32 bits, so a time after 2038 (a post scheduled far ahead, an
+/// imported date) would come back wrapped. Columns that can hold such values are selected
+/// as `CAST(col AS TEXT)` and parsed here; a plain integer is taken too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Big(pub i64);
+
+impl sqlx::Type<sqlx::Any> for Big {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <String as sqlx::Type<sqlx::Any>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <String as sqlx::Type<sqlx::Any>>::compatible(ty)
+            || <i64 as sqlx::Type<sqlx::Any>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for Big {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        match <String as sqlx::Decode<sqlx::Any>>::decode(value.clone()) {
+            Ok(text) => Ok(Big(text.trim().parse()?)),
+            Err(_) => Ok(Big(<i64 as sqlx::Decode<sqlx::Any>>::decode(value)?)),
+        }
+    }
+}
+
 /// A BIGINT unix-seconds column as a time.
 fn time_at(row: &AnyRow, column: &str) -> sqlx::Result<OffsetDateTime> {
-    from_unix(row.try_get(column)?, column)
+    from_unix(row.try_get::<Big, _>(column)?.0, column)
 }
 
 /// A BIGINT unix-seconds column where 0 means "never".
 fn time_or_never(row: &AnyRow, column: &str) -> sqlx::Result<Option<OffsetDateTime>> {
-    match row.try_get::<i64, _>(column)? {
+    match row.try_get::<Big, _>(column)?.0 {
         0 => Ok(None),
         secs => from_unix(secs, column).map(Some),
     }

@@ -3,6 +3,8 @@
 
 use sqlx::AnyPool;
 
+use super::Big;
+
 /// What an instance's page cache needs to know, in one query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Snapshot {
@@ -15,9 +17,9 @@ pub struct Snapshot {
 
 /// The generation now, and the first publication time after `since` (unix seconds).
 pub async fn read(db: &AnyPool, since: i64) -> sqlx::Result<Snapshot> {
-    let (generation, due): (i64, i64) = sqlx::query_as(
-        "SELECT g.generation, COALESCE((SELECT MIN(p.published_at) FROM posts p \
-         WHERE p.published = 1 AND p.published_at > $1), 0) FROM page_generation g \
+    let (generation, Big(due)): (i64, Big) = sqlx::query_as(
+        "SELECT g.generation, CAST(COALESCE((SELECT MIN(p.published_at) FROM posts p \
+         WHERE p.published = 1 AND p.published_at > $1), 0) AS TEXT) FROM page_generation g \
          WHERE g.id = 1",
     )
     .bind(since)

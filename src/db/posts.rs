@@ -250,8 +250,8 @@ pub fn publication_time(
 }
 
 const POST_COLUMNS: &str = "p.id, p.author_id, u.name AS author_name, \
-    u.handle AS author_handle, p.slug, p.title, p.body_md, p.body_html, p.excerpt_md, p.excerpt_html, p.published, p.published_at, p.created_at, \
-    p.updated_at";
+    u.handle AS author_handle, p.slug, p.title, p.body_md, p.body_html, p.excerpt_md, p.excerpt_html, p.published, CAST(p.published_at AS TEXT) AS published_at, \
+    CAST(p.created_at AS TEXT) AS created_at, CAST(p.updated_at AS TEXT) AS updated_at";
 
 pub async fn by_slug(db: &AnyPool, slug: &str) -> sqlx::Result<Option<Post>> {
     sqlx::query_as(&format!(
@@ -266,7 +266,8 @@ pub async fn by_slug(db: &AnyPool, slug: &str) -> sqlx::Result<Option<Post>> {
 pub async fn list_by_author(db: &AnyPool, author_id: UserId) -> sqlx::Result<Vec<PostSummary>> {
     sqlx::query_as(
         "SELECT p.id, p.slug, p.title, u.name AS author_name, u.handle AS author_handle, \
-         p.published, p.published_at, p.updated_at FROM posts p JOIN users u ON u.id = p.author_id \
+         p.published, CAST(p.published_at AS TEXT) AS published_at, \
+         CAST(p.updated_at AS TEXT) AS updated_at FROM posts p JOIN users u ON u.id = p.author_id \
          WHERE p.author_id = $1 ORDER BY p.updated_at DESC, p.id DESC",
     )
     .bind(author_id.0)

@@ -27,7 +27,7 @@ use sqlx::{FromRow, Row};
 use time::OffsetDateTime;
 
 use super::posts::visible_at;
-use super::{time_at, time_or_never, unix, Backend, Pool};
+use super::{time_at, time_or_never, unix, Backend, Big, Pool};
 use crate::domain::PostId;
 use crate::text::{LT_STANDIN, MARK_END, MARK_START};
 
@@ -414,10 +414,10 @@ async fn ranked(
     if let Some(r) = pool.search_cache.get(&key, version, now) {
         return Ok(r);
     }
-    let hits: Vec<(f64, i64, i64)> = match pool.backend {
+    let hits: Vec<(f64, Big, i64)> = match pool.backend {
         Backend::Sqlite => {
             let sql = format!(
-                "SELECT k.hit_rank, k.published_at, k.id FROM (SELECT {rank} AS hit_rank, \
+                "SELECT k.hit_rank, CAST(k.published_at AS TEXT), k.id FROM (SELECT {rank} AS hit_rank, \
                  p.published_at, p.id FROM {matches}) k \
                  ORDER BY k.hit_rank DESC, k.published_at DESC, k.id DESC",
                 rank = sqlite_rank(3),
@@ -433,7 +433,7 @@ async fn ranked(
         }
         Backend::Postgres => {
             let sql = format!(
-                "SELECT k.rank, k.published_at, k.id FROM (SELECT p.id, p.published_at, \
+                "SELECT k.rank, CAST(k.published_at AS TEXT), k.id FROM (SELECT p.id, p.published_at, \
                  {rank} AS rank FROM posts p, websearch_to_tsquery('simple', $1) q \
                  WHERE p.search @@ q AND {visible}) k \
                  ORDER BY k.rank DESC, k.published_at DESC, k.id DESC",
@@ -448,8 +448,9 @@ async fn ranked(
         }
     };
     // 0 when none is to come (sqlx's Any driver cannot decode a bare NULL).
-    let (due,): (i64,) = sqlx::query_as(
-        "SELECT COALESCE(MIN(p.published_at), 0) FROM posts p \
+    let hits = hits.into_iter().map(|(r, at, id)| (r, at.0, id)).collect();
+    let (Big(due),): (Big,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(MIN(p.published_at), 0) AS TEXT) FROM posts p \
          WHERE p.published = 1 AND p.published_at > $1",
     )
     .bind(now)
@@ -509,7 +510,8 @@ async fn page_hits(pool: &Pool, query: &Query, page: &[(f64, i64, i64)]) -> sqlx
         Backend::Sqlite => {
             let sql = format!(
                 "SELECT p.id, p.slug, p.title, u.name AS author_name, \
-                 u.handle AS author_handle, p.published_at, p.updated_at, 0.0 AS hit_rank, \
+                 u.handle AS author_handle, CAST(p.published_at AS TEXT) AS published_at, \
+                 CAST(p.updated_at AS TEXT) AS updated_at, 0.0 AS hit_rank, \
                  highlight(posts_fts, 0, $2, $3) AS title_marked, \
                  snippet(posts_fts, 1, $2, $3, '…', {SNIPPET_WORDS}) AS snippet_marked \
                  FROM posts_fts CROSS JOIN posts p ON p.id = posts_fts.rowid \
@@ -538,7 +540,8 @@ async fn page_hits(pool: &Pool, query: &Query, page: &[(f64, i64, i64)]) -> sqlx
             let title_opts = format!("StartSel={start}, StopSel={end}, HighlightAll=true");
             let sql = format!(
                 "SELECT p.id, p.slug, p.title, u.name AS author_name, \
-                 u.handle AS author_handle, p.published_at, p.updated_at, \
+                 u.handle AS author_handle, CAST(p.published_at AS TEXT) AS published_at, \
+                 CAST(p.updated_at AS TEXT) AS updated_at, \
                  0.0::float8 AS hit_rank, \
                  ts_headline('simple', replace(p.title, '<', $4), q, $2) AS title_marked, \
                  ts_headline('simple', replace(left(CASE WHEN p.body_text = '' THEN p.body_md \

@@ -239,9 +239,10 @@ pub struct PostRow {
 /// The post at this address, if there is one.
 pub async fn post_row(db: &impl Db, slug: &str) -> Option<PostRow> {
     // Never-published posts store 0, not NULL.
-    let row: Option<(i64, String, String, String, String, i64, i64)> = sqlx::query_as(
+    // As text: sqlx's Any driver reads a SQLite INTEGER as 32 bits (a time after 2038).
+    let row: Option<(i64, String, String, String, String, i64, String)> = sqlx::query_as(
         "SELECT author_id, slug, title, body_md, body_html, published, \
-         COALESCE(published_at, 0) FROM posts WHERE slug = $1",
+         CAST(COALESCE(published_at, 0) AS TEXT) FROM posts WHERE slug = $1",
     )
     .bind(slug)
     .fetch_optional(&*db.pool().await)
@@ -255,7 +256,7 @@ pub async fn post_row(db: &impl Db, slug: &str) -> Option<PostRow> {
             body_md,
             body_html,
             published: published != 0,
-            published_at: (at > 0).then_some(at),
+            published_at: Some(at.parse::<i64>().expect("a number")).filter(|&at| at > 0),
         },
     )
 }
