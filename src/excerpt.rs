@@ -56,7 +56,8 @@ fn is_marker(line: &str) -> bool {
     squeezed.eq_ignore_ascii_case("<!--more-->")
 }
 
-/// The source of the body's first top-level paragraph.
+/// The source of the body's first top-level paragraph: a Markdown one, or a `<p>` in a
+/// top-level HTML block (the body of a post imported from an engine that writes HTML).
 fn first_paragraph(body: &str) -> Option<&str> {
     let mut depth = 0usize;
     for (event, range) in
@@ -64,12 +65,27 @@ fn first_paragraph(body: &str) -> Option<&str> {
     {
         match event {
             Event::Start(Tag::Paragraph) if depth == 0 => return Some(body[range].trim()),
+            Event::Start(Tag::HtmlBlock) if depth == 0 => match html_paragraph(&body[range]) {
+                Some(p) => return Some(p),
+                None => depth += 1,
+            },
             Event::Start(_) => depth += 1,
             Event::End(_) => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
     None
+}
+
+/// The first `<p>...</p>` of an HTML block, tags included.
+fn html_paragraph(block: &str) -> Option<&str> {
+    let lower = block.to_ascii_lowercase();
+    let start = ["<p>", "<p ", "<p\n"]
+        .iter()
+        .filter_map(|open| lower.find(open))
+        .min()?;
+    let end = lower[start..].find("</p>")? + start + "</p>".len();
+    Some(&block[start..end])
 }
 
 #[cfg(test)]
@@ -105,6 +121,20 @@ mod tests {
         assert!(!has_more_marker("- item\n\n  <!--more-->\n"));
         assert!(!has_more_marker("Text <!--more--> inline."));
         assert!(has_more_marker("Text.\n\n<!--more-->"));
+    }
+
+    #[test]
+    fn an_html_body_gives_its_first_p() {
+        let wordpress =
+            "<!-- wp:image -->\n<figure><img src=\"a.png\"></figure>\n<!-- /wp:image -->\n\n\
+                         <!-- wp:paragraph -->\n<p class=\"x\">Welcome <b>here</b>.</p>\n\
+                         <!-- /wp:paragraph -->\n\nLater.";
+        assert_eq!(
+            excerpt_source(wordpress, ""),
+            "<p class=\"x\">Welcome <b>here</b>.</p>"
+        );
+        assert_eq!(excerpt_source("<pre>code</pre>\n\nText.", ""), "Text.");
+        assert_eq!(excerpt_source("<p>Unclosed\n\nText.", ""), "Text.");
     }
 
     #[test]

@@ -186,7 +186,29 @@ async fn a_wordpress_export_arrives_with_dates_states_tags_pages_and_its_image()
         "owner@example.com"
     );
     // The page became a post, as the report says; the trashed post stayed behind.
-    assert_eq!(app.get("/posts/about").await.status(), Status::Ok);
+    let (status, about) = app.get_text("/posts/about").await;
+    assert_eq!(status, Status::Ok);
+    // WordPress's shortcodes: a caption is a figure, a gallery is left out and said, an
+    // escaped one is the text itself.
+    assert!(
+        regex::Regex::new(
+            r#"<figure><a [^>]*><img [^>]*src="/media/[^"]+"[^>]*></a><figcaption>The view from the desk</figcaption></figure>"#
+        )
+        .unwrap()
+        .is_match(&about),
+        "{about}"
+    );
+    assert!(
+        !about.contains("[caption id") && !about.contains("[gallery"),
+        "{about}"
+    );
+    assert!(about.contains("written like [caption]."), "{about}");
+    report_has(&report, "a [gallery] shortcode was left out");
+    // Its description is its first paragraph, though that is HTML.
+    assert!(
+        about.contains(r#"<meta name="description" content="This blog is about small things.">"#),
+        "{about}"
+    );
     report_has(
         &report,
         "page (as a post) \u{201c}About\u{201d} as /posts/about",

@@ -20,6 +20,7 @@
 
 pub mod ghost;
 pub mod markdown;
+mod shortcodes;
 pub mod wordpress;
 pub mod writefreely;
 

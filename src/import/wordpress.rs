@@ -7,6 +7,7 @@
 //!   stays scheduled), `draft`, `pending` and `private` become drafts (a private post is
 //!   never made public), `trash` and `auto-draft` are left out. Drafts carry
 //!   `0000-00-00 00:00:00` as their GMT date; their `wp:post_date` is kept as created.
+//! - Core shortcodes (`[caption]`, `[embed]`, ...) are expanded, see `shortcodes`.
 //! - Categories and tags (`<category domain="category|post_tag">`) become tags.
 //! - The author is `dc:creator`, a login, matched through the channel's `wp:author`
 //!   entries to an email.
@@ -261,7 +262,10 @@ pub fn parse(name: &str, text: &str) -> Result<Export, String> {
             source_id: format!("post:{}", raw.post_id),
             kind,
             title: raw.title,
-            body: Body::Html(super::html_source(&raw.content)),
+            body: Body::Html(super::html_source(&super::shortcodes::expand(
+                &raw.content,
+                &mut notes,
+            ))),
             excerpt: raw.excerpt,
             slug: raw.post_name,
             state,
