@@ -326,9 +326,20 @@ async fn stop_refuses_connections_and_the_port_can_be_reused() {
     get_json(&http, &discovery).await; // leaves a pooled keep-alive connection
     let started = std::time::Instant::now();
     op.stop().await;
-    assert!(started.elapsed() < std::time::Duration::from_secs(1));
-    assert!(http.get(&discovery).send().await.is_err());
-    assert!(reqwest::get(&discovery).await.is_err());
+    // No grace: a stop is at once (the bound is loose for a loaded machine).
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "stop took {took:?}"
+    );
+    assert!(
+        http.get(&discovery).send().await.is_err(),
+        "the pooled connection still answers"
+    );
+    assert!(
+        reqwest::get(&discovery).await.is_err(),
+        "a new connection is still accepted"
+    );
 
     let op = TestOp::start_on(port).await;
     assert_eq!(op.port(), port);
