@@ -318,49 +318,6 @@ pub async fn ensure_tag(conn: &mut AnyConnection, slug: &str, name: &str) -> sql
     Ok(id)
 }
 
-/// A post to store as it was: its own slug and times. `body_html`, `excerpt_html` and
-/// `body_text` come from rendering its Markdown here, never from the export file.
-pub struct ImportedPost<'a> {
-    pub author_id: i64,
-    pub slug: &'a str,
-    pub title: &'a str,
-    pub body_md: &'a str,
-    pub body_html: &'a str,
-    pub body_text: &'a str,
-    pub excerpt_md: &'a str,
-    pub excerpt_html: &'a str,
-    pub published: bool,
-    pub published_at: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-pub async fn insert_post(conn: &mut AnyConnection, p: &ImportedPost<'_>) -> sqlx::Result<i64> {
-    let ids: Vec<(i64,)> = sqlx::query_as(
-        "INSERT INTO posts (author_id, slug, title, body_md, body_html, excerpt_md, \
-         excerpt_html, published, published_at, created_at, updated_at, body_text) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-    )
-    .bind(p.author_id)
-    .bind(p.slug)
-    .bind(p.title)
-    .bind(p.body_md)
-    .bind(p.body_html)
-    .bind(p.excerpt_md)
-    .bind(p.excerpt_html)
-    .bind(p.published as i64)
-    .bind(p.published_at)
-    .bind(p.created_at)
-    .bind(p.updated_at)
-    .bind(p.body_text)
-    .fetch_all(conn)
-    .await?;
-    ids.into_iter()
-        .next()
-        .map(|(id,)| id)
-        .ok_or(sqlx::Error::RowNotFound)
-}
-
 pub async fn tag_post(
     conn: &mut AnyConnection,
     post_id: i64,

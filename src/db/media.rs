@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, FromRow, Row};
+use sqlx::{AnyConnection, AnyPool, FromRow, Row};
 use time::OffsetDateTime;
 
 use super::{flag, time_at, unix};
@@ -77,8 +77,21 @@ pub async fn insert(
     processed: &Processed,
     now: OffsetDateTime,
 ) -> sqlx::Result<i64> {
-    let full = processed.full();
     let mut tx = db.begin().await?;
+    let id = insert_on(&mut tx, owner, file_name, processed, now).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Stores an upload and all its files on `tx` (the caller's transaction); returns its id.
+pub async fn insert_on(
+    tx: &mut AnyConnection,
+    owner: UserId,
+    file_name: &str,
+    processed: &Processed,
+    now: OffsetDateTime,
+) -> sqlx::Result<i64> {
+    let full = processed.full();
     // fetch_all: the RETURNING statement must run to its end (see `fetch_returning`).
     let ids: Vec<(i64,)> = sqlx::query_as(
         "INSERT INTO media (owner_id, file_name, name, content_type, width, height, \
@@ -112,7 +125,6 @@ pub async fn insert(
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await?;
     Ok(id.0)
 }
 
@@ -161,6 +173,11 @@ pub async fn file_bytes(db: &AnyPool, file_id: i64) -> sqlx::Result<Option<Vec<u
 
 /// The files of these uploads (ids that name none are left out), for `srcset`.
 pub async fn sizes_of(db: &AnyPool, ids: &[i64]) -> sqlx::Result<HashMap<i64, Sizes>> {
+    sizes_on(&mut *db.acquire().await?, ids).await
+}
+
+/// [`sizes_of`] on `conn` (a transaction sees its own uploads before they are committed).
+pub async fn sizes_on(conn: &mut AnyConnection, ids: &[i64]) -> sqlx::Result<HashMap<i64, Sizes>> {
     let mut out: HashMap<i64, Sizes> = HashMap::new();
     // Few images a post: one query each keeps the SQL the same on both databases.
     for &id in ids {
@@ -168,7 +185,7 @@ pub async fn sizes_of(db: &AnyPool, ids: &[i64]) -> sqlx::Result<HashMap<i64, Si
             "SELECT name, width, height FROM media_files WHERE media_id = $1 ORDER BY width DESC",
         )
         .bind(id)
-        .fetch_all(db)
+        .fetch_all(&mut *conn)
         .await?;
         if rows.is_empty() {
             continue;

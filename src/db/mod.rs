@@ -4,6 +4,7 @@
 pub mod export;
 pub mod factors;
 pub mod handles;
+pub mod imports;
 pub mod listings;
 pub mod media;
 pub mod oidc_sessions;

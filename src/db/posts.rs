@@ -2,7 +2,7 @@
 //! rendered when they were saved.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, FromRow, Row};
+use sqlx::{AnyConnection, AnyPool, FromRow, Row};
 use time::OffsetDateTime;
 
 use super::tags::{self, NewTag};
@@ -308,28 +308,27 @@ pub async fn insert(
         } else {
             next.clone()
         };
-        let res: sqlx::Result<Vec<(i64,)>> = sqlx::query_as(
-            "INSERT INTO posts (author_id, slug, title, body_md, body_html, excerpt_md, \
-             excerpt_html, published, published_at, created_at, updated_at, body_text) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING id",
+        let res = insert_row(
+            tx.conn(),
+            &StoredPost {
+                author_id: new.author_id,
+                slug: &chosen,
+                title: new.title,
+                body_md: new.body_md,
+                body_html: new.body_html,
+                body_text: new.body_text,
+                excerpt_md: new.excerpt_md,
+                excerpt_html: new.excerpt_html,
+                published: new.published,
+                published_at,
+                created_at: unix(new.now),
+                updated_at: unix(new.now),
+            },
         )
-        .bind(new.author_id.0)
-        .bind(&chosen)
-        .bind(new.title)
-        .bind(new.body_md)
-        .bind(new.body_html)
-        .bind(new.excerpt_md)
-        .bind(new.excerpt_html)
-        .bind(new.published as i64)
-        .bind(published_at)
-        .bind(unix(new.now))
-        .bind(new.body_text)
-        .fetch_all(tx.conn())
         .await;
         match res {
-            Ok(ids) => {
-                let (id,) = ids.into_iter().next().ok_or(sqlx::Error::RowNotFound)?;
-                tags::set_in(tx.conn(), PostId(id), tags, new.now).await?;
+            Ok(id) => {
+                tags::set_in(tx.conn(), id, tags, new.now).await?;
                 tx.commit().await?;
                 return Ok(chosen);
             }
@@ -347,6 +346,68 @@ pub async fn insert(
 }
 
 const INSERT_TRIES: usize = 1000;
+
+/// A post row as stored, for writers that have chosen its slug and times (the post form's
+/// [`insert`], and the importers).
+pub struct StoredPost<'a> {
+    pub author_id: UserId,
+    pub slug: &'a str,
+    pub title: &'a str,
+    pub body_md: &'a str,
+    pub body_html: &'a str,
+    pub body_text: &'a str,
+    pub excerpt_md: &'a str,
+    pub excerpt_html: &'a str,
+    pub published: bool,
+    /// Unix seconds; 0 when never published.
+    pub published_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Inserts one post row on `conn` (the caller's transaction); returns its id. A slug
+/// already held is a unique violation.
+pub async fn insert_row(conn: &mut AnyConnection, p: &StoredPost<'_>) -> sqlx::Result<PostId> {
+    // fetch_all: a RETURNING statement must run to its end.
+    let ids: Vec<(i64,)> = sqlx::query_as(
+        "INSERT INTO posts (author_id, slug, title, body_md, body_html, excerpt_md, \
+         excerpt_html, published, published_at, created_at, updated_at, body_text) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+    )
+    .bind(p.author_id.0)
+    .bind(p.slug)
+    .bind(p.title)
+    .bind(p.body_md)
+    .bind(p.body_html)
+    .bind(p.excerpt_md)
+    .bind(p.excerpt_html)
+    .bind(p.published as i64)
+    .bind(p.published_at)
+    .bind(p.created_at)
+    .bind(p.updated_at)
+    .bind(p.body_text)
+    .fetch_all(conn)
+    .await?;
+    ids.into_iter()
+        .next()
+        .map(|(id,)| PostId(id))
+        .ok_or(sqlx::Error::RowNotFound)
+}
+
+/// Every slug that is `base` or starts with `base-`, whoever's post holds it.
+pub async fn slugs_under(
+    conn: &mut AnyConnection,
+    base: &str,
+) -> sqlx::Result<std::collections::HashSet<String>> {
+    // Slugs hold only [a-z0-9-], so the pattern's only wildcard is its own '%'.
+    let taken: Vec<(String,)> =
+        sqlx::query_as("SELECT slug FROM posts WHERE slug = $1 OR slug LIKE $2")
+            .bind(base)
+            .bind(format!("{base}-%"))
+            .fetch_all(conn)
+            .await?;
+    Ok(taken.into_iter().map(|(s,)| s).collect())
+}
 
 /// The first of `base`, `base-2`, `base-3`, ... that no post visible to `author` at `now`
 /// holds (visible to all, or the author's own).

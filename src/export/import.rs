@@ -21,7 +21,9 @@ use sha2::{Digest, Sha256};
 use super::{parse_time, Document, DOCUMENT, FORMAT, VERSION};
 use crate::db::export as rows;
 use crate::db::media::{Sizes, Variant};
+use crate::db::posts;
 use crate::db::Pool;
+use crate::domain::UserId;
 use crate::media::Bounds;
 use crate::render::RenderError;
 
@@ -135,10 +137,12 @@ pub async fn run(db: &Pool, dir: &Path, bounds: Bounds, dry_run: bool) -> Result
         tag_ids.insert(slug.as_str(), id);
     }
     for p in &plan.posts {
-        let post_id = rows::insert_post(
+        // Its own slug and times, as exported; the HTML is rendered here from its Markdown,
+        // never taken from the export file.
+        let post_id = posts::insert_row(
             &mut tx,
-            &rows::ImportedPost {
-                author_id: ids[&p.author],
+            &posts::StoredPost {
+                author_id: UserId(ids[&p.author]),
                 slug: &p.slug,
                 title: &p.title,
                 body_md: &p.body_md,
@@ -155,7 +159,7 @@ pub async fn run(db: &Pool, dir: &Path, bounds: Bounds, dry_run: bool) -> Result
         .await
         .map_err(fail)?;
         for (position, slug) in p.tags.iter().enumerate() {
-            rows::tag_post(&mut tx, post_id, tag_ids[slug.as_str()], position as i64)
+            rows::tag_post(&mut tx, post_id.0, tag_ids[slug.as_str()], position as i64)
                 .await
                 .map_err(fail)?;
         }

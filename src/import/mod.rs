@@ -27,12 +27,13 @@ pub mod writefreely;
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
-use sqlx::{AnyConnection, AnyPool, Connection};
+use sqlx::{AnyConnection, AnyPool};
 use time::OffsetDateTime;
 
 use crate::db::current_time;
-use crate::db::media::{Sizes, Variant};
-use crate::db::tags::NewTag;
+use crate::db::posts::{self, StoredPost};
+use crate::db::tags::{self, NewTag};
+use crate::db::{imports, media};
 use crate::domain::{PostId, UserId};
 use crate::excerpt::{excerpt_source, EXCERPT_MAX};
 use crate::media::{Bounds, Processed};
@@ -374,54 +375,29 @@ pub async fn insert_post(
 ) -> sqlx::Result<(PostId, String)> {
     let slug = free_slug(conn, post.slug, &HashSet::new()).await?;
     let (published, published_at) = match post.state {
-        State::Draft => (0i64, 0i64),
-        State::Published(at) => (1, at.unix_timestamp()),
+        State::Draft => (false, 0),
+        State::Published(at) => (true, at.unix_timestamp()),
     };
-    let ids: Vec<(i64,)> = sqlx::query_as(
-        "INSERT INTO posts (author_id, slug, title, body_md, body_html, excerpt_md, \
-         excerpt_html, published, published_at, created_at, updated_at, body_text) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+    let id = posts::insert_row(
+        conn,
+        &StoredPost {
+            author_id: post.author_id,
+            slug: &slug,
+            title: post.title,
+            body_md: post.body_md,
+            body_html: &post.body.html,
+            body_text: &post.body.text,
+            excerpt_md: post.excerpt_md,
+            excerpt_html: post.excerpt_html,
+            published,
+            published_at,
+            created_at: post.created_at.unix_timestamp(),
+            updated_at: post.updated_at.unix_timestamp(),
+        },
     )
-    .bind(post.author_id.0)
-    .bind(&slug)
-    .bind(post.title)
-    .bind(post.body_md)
-    .bind(&post.body.html)
-    .bind(post.excerpt_md)
-    .bind(post.excerpt_html)
-    .bind(published)
-    .bind(published_at)
-    .bind(post.created_at.unix_timestamp())
-    .bind(post.updated_at.unix_timestamp())
-    .bind(&post.body.text)
-    .fetch_all(&mut *conn)
     .await?;
-    let (id,) = ids.into_iter().next().ok_or(sqlx::Error::RowNotFound)?;
-    let mut order: Vec<(usize, &NewTag)> = post.tags.iter().enumerate().collect();
-    // Slug order, as `set_for_post` locks tags, so concurrent writers cannot deadlock.
-    order.sort_by(|a, b| a.1.slug.cmp(&b.1.slug));
-    for (position, tag) in order {
-        let ids: Vec<(i64,)> = sqlx::query_as(&format!(
-            "INSERT INTO tags (slug, name) VALUES ($1, $2) ON CONFLICT (slug) DO UPDATE SET \
-             name = CASE WHEN EXISTS (SELECT 1 FROM post_tags pt JOIN posts p \
-             ON p.id = pt.post_id WHERE pt.tag_id = tags.id AND {}) \
-             THEN tags.name ELSE excluded.name END RETURNING id",
-            crate::db::posts::visible_at(3)
-        ))
-        .bind(&tag.slug)
-        .bind(&tag.name)
-        .bind(now.unix_timestamp())
-        .fetch_all(&mut *conn)
-        .await?;
-        let (tag_id,) = ids.into_iter().next().ok_or(sqlx::Error::RowNotFound)?;
-        sqlx::query("INSERT INTO post_tags (post_id, tag_id, position) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(tag_id)
-            .bind(position as i64)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok((PostId(id), slug))
+    tags::set_in(conn, id, post.tags, now).await?;
+    Ok((id, slug))
 }
 
 /// The first of `base`, `base-2`, `base-3`, ... that no post holds and `also` does not
@@ -431,14 +407,7 @@ pub async fn free_slug(
     base: &str,
     also: &HashSet<String>,
 ) -> sqlx::Result<String> {
-    // Slugs hold only [a-z0-9-], so the pattern's only wildcard is its own '%'.
-    let taken: Vec<(String,)> =
-        sqlx::query_as("SELECT slug FROM posts WHERE slug = $1 OR slug LIKE $2")
-            .bind(base)
-            .bind(format!("{base}-%"))
-            .fetch_all(&mut *conn)
-            .await?;
-    let mut taken: HashSet<String> = taken.into_iter().map(|(s,)| s).collect();
+    let mut taken = posts::slugs_under(conn, base).await?;
     taken.extend(also.iter().cloned());
     if !taken.contains(base) {
         return Ok(base.to_string());
@@ -447,96 +416,6 @@ pub async fn free_slug(
         .find(|n| !taken.contains(&format!("{base}-{n}")))
         .unwrap_or(2);
     Ok(format!("{base}-{n}"))
-}
-
-/// Stores an upload and its files on `conn` (the caller's transaction); returns its id.
-pub async fn insert_upload(
-    conn: &mut AnyConnection,
-    owner: UserId,
-    file_name: &str,
-    processed: &Processed,
-    now: OffsetDateTime,
-) -> sqlx::Result<i64> {
-    let full = processed.full();
-    let ids: Vec<(i64,)> = sqlx::query_as(
-        "INSERT INTO media (owner_id, file_name, name, content_type, width, height, \
-         byte_size, animated, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         RETURNING id",
-    )
-    .bind(owner.0)
-    .bind(file_name)
-    .bind(&full.name)
-    .bind(full.content_type)
-    .bind(i64::from(full.width))
-    .bind(i64::from(full.height))
-    .bind(full.bytes.len() as i64)
-    .bind(processed.animated as i64)
-    .bind(now.unix_timestamp())
-    .fetch_all(&mut *conn)
-    .await?;
-    let (id,) = ids.into_iter().next().ok_or(sqlx::Error::RowNotFound)?;
-    for f in &processed.files {
-        sqlx::query(
-            "INSERT INTO media_files (media_id, name, content_type, width, height, etag, bytes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id)
-        .bind(&f.name)
-        .bind(f.content_type)
-        .bind(i64::from(f.width))
-        .bind(i64::from(f.height))
-        .bind(&f.etag)
-        .bind(&f.bytes)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(id)
-}
-
-/// Records that `source_id` of `source` became `target` (a post or upload id).
-pub async fn record(
-    conn: &mut AnyConnection,
-    source: &str,
-    source_id: &str,
-    kind: &str,
-    target: i64,
-    now: OffsetDateTime,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO imports (source, source_id, kind, target_id, imported_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(source)
-    .bind(source_id)
-    .bind(kind)
-    .bind(target)
-    .bind(now.unix_timestamp())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// What was imported from `source` before: source id to target id.
-pub async fn recorded(db: &AnyPool, source: &str) -> sqlx::Result<HashMap<String, i64>> {
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT source_id, target_id FROM imports WHERE source = $1")
-            .bind(source)
-            .fetch_all(db)
-            .await?;
-    Ok(rows.into_iter().collect())
-}
-
-/// The account with this email: a local one first, else the oldest other.
-async fn user_by_email(db: &AnyPool, email: &str) -> sqlx::Result<Option<UserId>> {
-    let email = crate::auth::local::normalize_email(email);
-    let row: Option<(i64,)> = sqlx::query_as(
-        "SELECT id FROM users WHERE email = $1 \
-         ORDER BY CASE WHEN kind = 'local' THEN 0 ELSE 1 END, id LIMIT 1",
-    )
-    .bind(email)
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(|(id,)| UserId(id)))
 }
 
 /// An image a body references, found (or not) in the uploads folder.
@@ -575,12 +454,15 @@ pub async fn import(db: &AnyPool, export: Export, opts: &Options) -> Result<Repo
     let name = opts.path.display().to_string();
     let db_err = |e: sqlx::Error| format!("database: {e}");
     let fallback = match &opts.author {
-        Some(email) => Some(user_by_email(db, email).await.map_err(db_err)?.ok_or_else(
+        Some(email) => Some(imports::account_by_email(db, &crate::auth::local::normalize_email(email))
+            .await.map_err(db_err)?.ok_or_else(
             || format!("--author {email}: no account has this email; create it first (quire user add)"),
         )?),
         None => None,
     };
-    let before = recorded(db, &export.source).await.map_err(db_err)?;
+    let before = imports::recorded(db, &export.source)
+        .await
+        .map_err(db_err)?;
     let mut report = Report::default();
     report.lines.extend(export.notes.iter().cloned());
     let now = current_time();
@@ -607,7 +489,10 @@ pub async fn import(db: &AnyPool, export: Export, opts: &Options) -> Result<Repo
             Some(email) => match authors.get(email) {
                 Some(found) => *found,
                 None => {
-                    let found = user_by_email(db, email).await.map_err(db_err)?;
+                    let found =
+                        imports::account_by_email(db, &crate::auth::local::normalize_email(email))
+                            .await
+                            .map_err(db_err)?;
                     authors.insert(email.clone(), found);
                     found
                 }
@@ -680,7 +565,7 @@ pub async fn import(db: &AnyPool, export: Export, opts: &Options) -> Result<Repo
                     continue;
                 }
                 let found = if let Some(&id) = before.get(&format!("upload:{rel}")) {
-                    match upload_name(db, id).await.map_err(db_err)? {
+                    match media::by_id(db, id).await.map_err(db_err)?.map(|u| u.name) {
                         Some(name) => Found::Before { id, name },
                         None => Found::Missing("imported before, since deleted".into()),
                     }
@@ -741,8 +626,9 @@ pub async fn import(db: &AnyPool, export: Export, opts: &Options) -> Result<Repo
         return Ok(report);
     }
 
-    let mut conn = db.acquire().await.map_err(db_err)?;
-    let mut tx = conn.begin().await.map_err(db_err)?;
+    // SQLite's write lock from the start: a blog serving meanwhile waits its turn rather
+    // than failing the import with "database is locked" (see `WriteTx`).
+    let mut tx = crate::db::WriteTx::begin(db).await.map_err(db_err)?;
     // Uploads first, so the bodies can name them; each belongs to the author of the
     // first post that uses it.
     let mut media_ids: HashMap<String, (i64, String)> = HashMap::new();
@@ -763,11 +649,11 @@ pub async fn import(db: &AnyPool, export: Export, opts: &Options) -> Result<Repo
                     .map(|p| p.author)
                     .or(fallback)
                     .ok_or_else(|| format!("{name}: no owner for {}", img.rel))?;
-                let id = insert_upload(&mut tx, owner, file_name, processed, now)
+                let id = media::insert_on(tx.conn(), owner, file_name, processed, now)
                     .await
                     .map_err(db_err)?;
-                record(
-                    &mut tx,
+                imports::record(
+                    tx.conn(),
                     &export.source,
                     &format!("upload:{}", img.rel),
                     "upload",
@@ -786,7 +672,8 @@ pub async fn import(db: &AnyPool, export: Export, opts: &Options) -> Result<Repo
             }
         }
     }
-    let sizes = sizes_of(&mut tx, &media_ids).await.map_err(db_err)?;
+    let ids: Vec<i64> = media_ids.values().map(|(id, _)| *id).collect();
+    let sizes = media::sizes_on(tx.conn(), &ids).await.map_err(db_err)?;
     for p in &planned {
         let body = rewrite(p, &images, &by_rel, &media_ids);
         let (rendered, excerpt_html) = render_item(&name, p, &body).await?;
@@ -816,7 +703,7 @@ pub async fn import(db: &AnyPool, export: Export, opts: &Options) -> Result<Repo
             slug: &p.slug,
             tags: &p.tags,
         };
-        let (id, slug) = insert_post(&mut tx, &new, now).await.map_err(|e| {
+        let (id, slug) = insert_post(tx.conn(), &new, now).await.map_err(|e| {
             if crate::db::is_unique_violation(&e) {
                 "another post took a slug during the import; nothing was imported, run it again"
                     .to_string()
@@ -824,8 +711,8 @@ pub async fn import(db: &AnyPool, export: Export, opts: &Options) -> Result<Repo
                 db_err(e)
             }
         })?;
-        record(
-            &mut tx,
+        imports::record(
+            tx.conn(),
             &export.source,
             &p.item.source_id,
             "post",
@@ -1044,46 +931,6 @@ async fn load_image(path: &Path, bounds: Bounds) -> Result<Processed, String> {
     crate::media::process(bytes, bounds)
         .await
         .map_err(|e| format!("refused: {e}"))
-}
-
-/// The full-size file name of upload `id`, None when it is gone.
-async fn upload_name(db: &AnyPool, id: i64) -> sqlx::Result<Option<String>> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT name FROM media WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
-    Ok(row.map(|(n,)| n))
-}
-
-/// What `srcset` needs of the uploads in `ids`, read on the transaction (new ones are not
-/// committed yet).
-async fn sizes_of(
-    conn: &mut AnyConnection,
-    ids: &HashMap<String, (i64, String)>,
-) -> sqlx::Result<HashMap<i64, Sizes>> {
-    let mut out: HashMap<i64, Sizes> = HashMap::new();
-    for (id, _) in ids.values() {
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT name, width, height FROM media_files WHERE media_id = $1 ORDER BY width DESC",
-        )
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?;
-        out.insert(
-            *id,
-            Sizes {
-                variants: rows
-                    .into_iter()
-                    .map(|(name, w, h)| Variant {
-                        name,
-                        width: w as u32,
-                        height: h as u32,
-                    })
-                    .collect(),
-            },
-        );
-    }
-    Ok(out)
 }
 
 fn day(t: OffsetDateTime) -> String {
