@@ -76,10 +76,14 @@ enum ImportCommand {
         #[arg(long, value_name = "DIR")]
         uploads: Option<PathBuf>,
     },
-    /// A Ghost JSON export (Settings → Labs → Export).
+    /// A Ghost JSON export (Settings → Labs → Export); images are taken from a copy of
+    /// Ghost's content/images folder beside it, or --uploads DIR.
     Ghost {
         #[command(flatten)]
         args: ImportArgs,
+        /// The copy of Ghost's content/images to take images from.
+        #[arg(long, value_name = "DIR")]
+        uploads: Option<PathBuf>,
     },
     /// A WriteFreely JSON export (/me/export.json).
     Writefreely {
@@ -223,7 +227,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     return Ok(());
                 }
                 ImportCommand::Wordpress { args, uploads } => (Format::WordPress, args, uploads),
-                ImportCommand::Ghost { args } => (Format::Ghost, args, None),
+                ImportCommand::Ghost { args, uploads } => (Format::Ghost, args, uploads),
                 ImportCommand::Writefreely { args } => (Format::WriteFreely, args, None),
                 ImportCommand::Markdown { args } => (Format::Markdown, args, None),
             };

@@ -427,7 +427,11 @@ async fn a_ghost_export_keeps_markdown_resolves_its_links_and_holds_back_members
     )
     .await
     .expect("import");
-    assert_eq!(report.posts, 6, "{report:?}");
+    assert_eq!(
+        (report.posts, report.images, report.images_missing),
+        (6, 1, 0),
+        "{report:?}"
+    );
 
     // The Markdown card is kept as Markdown; __GHOST_URL__ links point here now.
     let md = post(
@@ -468,6 +472,17 @@ async fn a_ghost_export_keeps_markdown_resolves_its_links_and_holds_back_members
     for bad in ["<script", "onerror", "__GHOST_URL__"] {
         assert!(!rich.body_html.contains(bad), "{bad} in {}", rich.body_html);
     }
+    // Its image came from content/images beside the export (in the body as one of
+    // Ghost's resized copies), through the upload pipeline.
+    let media_url = regex::Regex::new(r#"src="(/media/\d+/[a-z0-9.-]+)""#)
+        .unwrap()
+        .captures(&rich.body_html)
+        .map(|c| c[1].to_string())
+        .unwrap_or_else(|| panic!("no /media image in {}", rich.body_html));
+    assert!(!rich.body_html.contains("/content/images"), "{}", rich.body_html);
+    let res = app.get(&media_url).await;
+    assert_eq!(res.status(), Status::Ok);
+    assert_eq!(res.headers().get_one("Content-Type"), Some("image/jpeg"));
     assert_eq!(
         author_email_of(&app, "rich-html").await,
         "owner@example.com"

@@ -278,8 +278,13 @@ pub fn parse(name: &str, text: &str) -> Result<Export, String> {
     Ok(export)
 }
 
+/// Where Ghost serves its images; the path after it is the file's under content/images.
+pub const IMAGES: &str = "/content/images/";
+
 /// `text` with `__GHOST_URL__` links made local: a post of the export to
-/// `/posts/<slug>`, a tag to `/tags/<slug>`, anything else to its path here.
+/// `/posts/<slug>`, a tag to `/tags/<slug>`, an image to its original under
+/// [`IMAGES`] (its resized copies, `size/w600/...`, named the same file), anything else
+/// to its path here.
 fn resolve_urls(text: &str, post_slugs: &[String]) -> String {
     const PLACEHOLDER: &str = "__GHOST_URL__";
     let mut out = String::with_capacity(text.len());
@@ -297,6 +302,7 @@ fn resolve_urls(text: &str, post_slugs: &[String]) -> String {
         let local = match parts.as_slice() {
             [slug] if post_slugs.iter().any(|s| s == slug) => format!("/posts/{slug}"),
             ["tag", slug] => format!("/tags/{slug}"),
+            ["content", "images", rest @ ..] => format!("{IMAGES}{}", original(rest).join("/")),
             [] => "/".to_string(),
             _ => path.to_string(),
         };
@@ -305,6 +311,27 @@ fn resolve_urls(text: &str, post_slugs: &[String]) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// An image path under content/images without Ghost's resizing prefixes
+/// (`size/w600/`, `size/w600h400/`, `format/webp/`), which name copies of the same file.
+fn original<'a>(mut parts: &'a [&'a str]) -> &'a [&'a str] {
+    loop {
+        match parts {
+            ["size", dims, rest @ ..]
+                if dims.starts_with('w')
+                    && dims[1..]
+                        .split('h')
+                        .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) =>
+            {
+                parts = rest
+            }
+            ["format", kind, rest @ ..] if kind.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                parts = rest
+            }
+            _ => return parts,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -322,6 +349,13 @@ mod tests {
             r#"<a href="/posts/hello">x</a> <a href="/tags/news">"#
         );
         assert_eq!(resolve_urls("__GHOST_URL__/about/", &slugs), "/about/");
+        assert_eq!(
+            resolve_urls(
+                "__GHOST_URL__/content/images/size/w600/format/webp/2023/03/a.jpg 600w",
+                &slugs
+            ),
+            "/content/images/2023/03/a.jpg 600w"
+        );
         assert_eq!(resolve_urls("[home](__GHOST_URL__)", &slugs), "[home](/)");
     }
 }

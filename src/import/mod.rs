@@ -62,7 +62,8 @@ pub struct Options {
     /// The account that gets posts whose author the export does not name or names by an
     /// email no account here has.
     pub author: Option<String>,
-    /// Where uploaded images are (WordPress: default `wp-content/uploads` beside the file).
+    /// Where uploaded images are (default: WordPress's `wp-content/uploads`, Ghost's
+    /// `content/images`, beside the file).
     pub uploads: Option<PathBuf>,
     pub dry_run: bool,
     /// The site's upload limits (`media.max_bytes`, `media.max_pixels`).
@@ -206,7 +207,19 @@ pub fn read(format: Format, opts: &Options) -> Result<Export, String> {
                     });
                     Ok(export)
                 }
-                Format::Ghost => ghost::parse(&name, &text),
+                Format::Ghost => {
+                    let mut export = ghost::parse(&name, &text)?;
+                    // Ghost's export holds no images; they are in its content/images.
+                    let root = match &opts.uploads {
+                        Some(dir) => dir.clone(),
+                        None => beside(&opts.path).join("content").join("images"),
+                    };
+                    export.uploads = Some(Uploads {
+                        root,
+                        marker: ghost::IMAGES.into(),
+                    });
+                    Ok(export)
+                }
                 Format::WriteFreely => writefreely::parse(&name, &text),
                 Format::Markdown => unreachable!("read as a folder above"),
             }
