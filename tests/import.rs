@@ -479,7 +479,11 @@ async fn a_ghost_export_keeps_markdown_resolves_its_links_and_holds_back_members
         .captures(&rich.body_html)
         .map(|c| c[1].to_string())
         .unwrap_or_else(|| panic!("no /media image in {}", rich.body_html));
-    assert!(!rich.body_html.contains("/content/images"), "{}", rich.body_html);
+    assert!(
+        !rich.body_html.contains("/content/images"),
+        "{}",
+        rich.body_html
+    );
     let res = app.get(&media_url).await;
     assert_eq!(res.status(), Status::Ok);
     assert_eq!(res.headers().get_one("Content-Type"), Some("image/jpeg"));

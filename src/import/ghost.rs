@@ -151,6 +151,10 @@ fn mobiledoc_markdown(doc: &str) -> Option<String> {
 /// Parses a Ghost export; `name` is the file's name for messages. Errors: one line with
 /// the file and the line and column, or the JSON path of what is missing.
 pub fn parse(name: &str, text: &str) -> Result<Export, String> {
+    parse_export(name, text).map_err(|e| super::one_line(&e))
+}
+
+fn parse_export(name: &str, text: &str) -> Result<Export, String> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| json_error(name, &e))?;
     // Ghost's format may be wrapped in {"db": [...]} or not; both are valid.
     let (value, path) = match value.get("db") {

@@ -56,6 +56,10 @@ struct FrontMatter {
 /// Reads every Markdown file under `dir`. Errors: one line naming the file (and the line
 /// and column in it) of the first problem.
 pub fn read_dir(dir: &Path) -> Result<Export, String> {
+    read_export(dir).map_err(|e| super::one_line(&e))
+}
+
+fn read_export(dir: &Path) -> Result<Export, String> {
     let shown = dir.display();
     if !dir.is_dir() {
         return Err(format!(

@@ -79,7 +79,7 @@ pub enum Body {
 }
 
 impl Body {
-    fn text(&self) -> &str {
+    pub fn text(&self) -> &str {
         match self {
             Body::Markdown(s) | Body::Html(s) => s,
         }
@@ -109,6 +109,20 @@ pub fn html_source(html: &str) -> String {
         }
     }
     out
+}
+
+/// A message for the terminal on one line: the parsers quote what they found, which in a
+/// damaged file can hold line breaks and other control characters; those are escaped.
+pub fn one_line(msg: &str) -> String {
+    msg.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 /// Whether readers may see a post, and from when.

@@ -20,18 +20,31 @@ const NAMES: [&str; 7] = [
 ];
 
 /// An opening tag longer than this is not taken for a shortcode (WordPress's attributes
-/// are short; this bounds the scan on hostile input).
+/// are short).
 const TAG_MAX: usize = 4096;
 
 /// `content` with its core shortcodes expanded; each one left out is named in `notes`.
 pub fn expand(content: &str, notes: &mut Vec<String>) -> String {
     let mut out = String::with_capacity(content.len());
     let mut left_out = BTreeSet::new();
+    // Where each name's last closing tag starts: an opening tag after it encloses
+    // nothing, and is not searched for one (which, tag after tag, would be quadratic).
+    let last_close: Vec<Option<usize>> = NAMES
+        .iter()
+        .map(|n| content.rfind(&format!("[/{n}]")))
+        .collect();
     let mut rest = content;
     while let Some(i) = rest.find('[') {
         out.push_str(&rest[..i]);
         let here = &rest[i..];
-        match Shortcode::at(here) {
+        let at = content.len() - here.len();
+        match Shortcode::at(here, |name| {
+            NAMES
+                .iter()
+                .position(|n| *n == name)
+                .and_then(|k| last_close[k])
+                .is_some_and(|c| c > at)
+        }) {
             Some(code) => {
                 code.write(&mut out, &mut left_out);
                 rest = &here[code.len..];
@@ -62,7 +75,9 @@ struct Shortcode<'a> {
 }
 
 impl<'a> Shortcode<'a> {
-    fn at(s: &'a str) -> Option<Shortcode<'a>> {
+    /// The shortcode `s` starts with, if any; `may_close(name)` says whether a closing tag
+    /// of that name comes later.
+    fn at(s: &'a str, may_close: impl Fn(&str) -> bool) -> Option<Shortcode<'a>> {
         let escaped = s.starts_with("[[");
         let open = if escaped { 2 } else { 1 };
         let body = &s[open..];
@@ -77,15 +92,17 @@ impl<'a> Shortcode<'a> {
         if !after.starts_with([' ', ']', '/']) {
             return None;
         }
-        let close = after[..after.len().min(TAG_MAX)].find(']')?;
-        let tag = &after[..close];
-        if tag.contains('[') {
+        // The tag ends at the first ']', with no '[' before it (where the next one starts).
+        let close = after.find(['[', ']'])?;
+        if close > TAG_MAX || !after[close..].starts_with(']') {
             return None;
         }
+        let tag = &after[..close];
         let self_closing = tag.ends_with('/');
         let mut len = open + name_len + close + 1;
         let mut inner = "";
-        if !self_closing {
+        // An escaped one is the opening tag alone: `[[caption]]`.
+        if !self_closing && !escaped && may_close(name) {
             let end = format!("[/{name}]");
             if let Some(j) = s[len..].find(&end) {
                 inner = &s[len..len + j];
@@ -322,6 +339,15 @@ mod tests {
             "[1] [link](https://x.example) [captions] [caption] [caption"
         );
         assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn many_open_tags_without_an_end_take_linear_time() {
+        let hostile = "[caption é".repeat(50_000) + &"[caption]".repeat(50_000) + "[/video]";
+        let started = std::time::Instant::now();
+        let (out, _) = run(&hostile);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert!(out.starts_with("[caption é"), "kept as text");
     }
 
     #[test]

@@ -44,6 +44,10 @@ struct RawItem {
 /// Parses a WXR document; `name` is the file's name for messages. Errors: one line
 /// naming the file, line and column.
 pub fn parse(name: &str, text: &str) -> Result<Export, String> {
+    parse_export(name, text).map_err(|e| super::one_line(&e))
+}
+
+fn parse_export(name: &str, text: &str) -> Result<Export, String> {
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     let at = |offset: u64| {

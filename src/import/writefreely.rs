@@ -62,6 +62,10 @@ fn first_line(body: &str) -> String {
 
 /// Parses a WriteFreely export; `name` is the file's name for messages.
 pub fn parse(name: &str, text: &str) -> Result<Export, String> {
+    parse_export(name, text).map_err(|e| super::one_line(&e))
+}
+
+fn parse_export(name: &str, text: &str) -> Result<Export, String> {
     let file: File = serde_json::from_str(text).map_err(|e| json_error(name, &e))?;
     if file.collections.is_none() && file.posts.is_none() {
         return Err(format!(
