@@ -201,6 +201,20 @@ pub async fn run(db: &AnyPool, format: Format, opts: &Options) -> Result<Report,
     import(db, export, opts).await
 }
 
+/// `export` with its images looked for in `--uploads`, else in `beside_file` next to the file,
+/// under URLs that name them after `marker`.
+fn with_uploads(mut export: Export, opts: &Options, beside_file: &str, marker: &str) -> Export {
+    let root = match &opts.uploads {
+        Some(dir) => dir.clone(),
+        None => beside(&opts.path).join(beside_file),
+    };
+    export.uploads = Some(Uploads {
+        root,
+        marker: marker.into(),
+    });
+    export
+}
+
 /// Reads and parses the export, without touching the database.
 pub fn read(format: Format, opts: &Options) -> Result<Export, String> {
     match format {
@@ -209,31 +223,20 @@ pub fn read(format: Format, opts: &Options) -> Result<Export, String> {
             let text = read_file(&opts.path)?;
             let name = opts.path.display().to_string();
             match format {
-                Format::WordPress => {
-                    let mut export = wordpress::parse(&name, &text)?;
-                    let root = match &opts.uploads {
-                        Some(dir) => dir.clone(),
-                        None => beside(&opts.path).join("wp-content").join("uploads"),
-                    };
-                    export.uploads = Some(Uploads {
-                        root,
-                        marker: "/wp-content/uploads/".into(),
-                    });
-                    Ok(export)
-                }
-                Format::Ghost => {
-                    let mut export = ghost::parse(&name, &text)?;
-                    // Ghost's export holds no images; they are in its content/images.
-                    let root = match &opts.uploads {
-                        Some(dir) => dir.clone(),
-                        None => beside(&opts.path).join("content").join("images"),
-                    };
-                    export.uploads = Some(Uploads {
-                        root,
-                        marker: ghost::IMAGES.into(),
-                    });
-                    Ok(export)
-                }
+                // Neither export holds image bytes: they are in a copy of the engine's
+                // uploads folder, beside the file unless --uploads names it.
+                Format::WordPress => Ok(with_uploads(
+                    wordpress::parse(&name, &text)?,
+                    opts,
+                    "wp-content/uploads",
+                    "/wp-content/uploads/",
+                )),
+                Format::Ghost => Ok(with_uploads(
+                    ghost::parse(&name, &text)?,
+                    opts,
+                    "content/images",
+                    ghost::IMAGES,
+                )),
                 Format::WriteFreely => writefreely::parse(&name, &text),
                 Format::Markdown => unreachable!("read as a folder above"),
             }
