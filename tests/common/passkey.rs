@@ -1,0 +1,193 @@
+//! A software passkey authenticator (1Password's passkey-rs) that a story holds like a
+//! phone: it makes discoverable credentials for the site, verifies its "user" at once,
+//! counts its signatures, and answers the site's challenges as a browser would pass
+//! them on. Plus the page-level steps the passkey stories repeat.
+
+use passkey_authenticator::{Authenticator, MemoryStore, UiHint, UserCheck, UserValidationMethod};
+use passkey_client::{Client, DefaultClientData};
+use passkey_crypto::AvailableBackend;
+use passkey_types::ctap2::{Aaguid, Ctap2Error};
+use passkey_types::webauthn::{CredentialCreationOptions, CredentialRequestOptions};
+use passkey_types::Passkey;
+use rocket::http::Status;
+use url::Url;
+
+use super::schema::Db;
+use super::{location, text_of, Browser};
+
+/// The `site.url` of the passkey stories: WebAuthn's relying party is its host, which
+/// must be a domain name (localhost is one), never an IP address.
+pub const PASSKEY_SITE: &str = "http://localhost:8000";
+
+/// The user of the authenticator: present and verified (a PIN or a fingerprint) every
+/// time it is asked.
+struct Owner;
+
+#[rocket::async_trait]
+impl UserValidationMethod for Owner {
+    type PasskeyItem = Passkey;
+
+    async fn check_user<'a>(
+        &self,
+        _hint: UiHint<'a, Passkey>,
+        presence: bool,
+        verification: bool,
+    ) -> Result<UserCheck, Ctap2Error> {
+        Ok(UserCheck {
+            presence,
+            verification,
+        })
+    }
+
+    fn is_presence_enabled(&self) -> bool {
+        true
+    }
+
+    fn is_verification_enabled(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
+/// A device with a platform authenticator, used from the browser at `PASSKEY_SITE`.
+#[derive(Clone)]
+pub struct SoftAuthenticator {
+    /// The credentials it holds (discoverable ones, with their signature counters).
+    pub store: MemoryStore,
+    origin: Url,
+}
+
+impl Default for SoftAuthenticator {
+    fn default() -> Self {
+        SoftAuthenticator::new(PASSKEY_SITE)
+    }
+}
+
+impl SoftAuthenticator {
+    /// An authenticator for pages served from `origin`.
+    pub fn new(origin: &str) -> SoftAuthenticator {
+        SoftAuthenticator {
+            store: MemoryStore::new(),
+            origin: Url::parse(origin).expect("origin"),
+        }
+    }
+
+    fn authenticator(&self) -> Authenticator<MemoryStore, Owner, AvailableBackend> {
+        let mut authenticator = Authenticator::new(
+            Aaguid::new_empty(),
+            self.store.clone(),
+            Owner,
+            AvailableBackend,
+        );
+        // A counter that only goes up, as hardware keys keep one: the site notices a
+        // copy of the key that answers with an older count.
+        authenticator.set_make_credentials_with_signature_counter(true);
+        authenticator
+    }
+
+    /// How many credentials it holds.
+    pub fn credentials(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Makes a passkey from the site's options (the JSON of
+    /// `/account/security/passkeys/options`); returns the JSON a browser posts back.
+    pub async fn create(&mut self, options: &str) -> Result<String, String> {
+        let options: CredentialCreationOptions =
+            serde_json::from_str(options).map_err(|e| format!("options: {e}: {options}"))?;
+        let mut client = Client::new(self.authenticator()).allows_insecure_localhost(true);
+        let created = client
+            .register(&self.origin, options, DefaultClientData)
+            .await
+            .map_err(|e| format!("register: {e:?}"))?;
+        self.store = client.authenticator().store().clone();
+        Ok(serde_json::to_string(&created).expect("credential JSON"))
+    }
+
+    /// Answers a login challenge (the JSON of a `.../passkey/options` route) with a
+    /// passkey it holds; returns the JSON a browser posts back.
+    pub async fn get(&mut self, options: &str) -> Result<String, String> {
+        let options: CredentialRequestOptions =
+            serde_json::from_str(options).map_err(|e| format!("options: {e}: {options}"))?;
+        let mut client = Client::new(self.authenticator()).allows_insecure_localhost(true);
+        let answer = client
+            .authenticate(&self.origin, options, DefaultClientData)
+            .await
+            .map_err(|e| format!("authenticate: {e:?}"))?;
+        self.store = client.authenticator().store().clone();
+        Ok(serde_json::to_string(&answer).expect("assertion JSON"))
+    }
+}
+
+/// Asks `path` (a `.../options` route) for WebAuthn options with the page's CSRF token;
+/// the status and the JSON body.
+pub async fn options(b: &Browser, path: &str) -> (Status, String) {
+    let res = b.post_form(path, &[]).await;
+    text_of(res).await
+}
+
+/// Adds a passkey named `name` from this logged-in browser (its proof fresh), made by
+/// `device`; returns where the browser was sent and the page there.
+pub async fn add_passkey(b: &Browser, device: &mut SoftAuthenticator, name: &str) -> String {
+    let (status, json) = options(b, "/account/security/passkeys/options").await;
+    assert_eq!(status, Status::Ok, "registration options: {json}");
+    let credential = device
+        .create(&json)
+        .await
+        .expect("the device makes a passkey");
+    let res = b
+        .post_form(
+            "/account/security/passkeys",
+            &[("name", name), ("credential", &credential)],
+        )
+        .await;
+    assert_eq!(res.status(), Status::SeeOther);
+    let to = location(&res);
+    drop(res);
+    let (_, page) = b.get_text(&to).await;
+    page
+}
+
+/// A passkey login's answer from `device`, for a challenge this browser just got at /login.
+pub async fn passkey_answer(b: &Browser, device: &mut SoftAuthenticator) -> String {
+    let (status, json) = options(b, "/login/passkey/options").await;
+    assert_eq!(status, Status::Ok, "login options: {json}");
+    device.get(&json).await.expect("the device answers")
+}
+
+/// Logs in from /login with a passkey alone; returns (status, Location).
+pub async fn log_in_with_passkey(b: &Browser, device: &mut SoftAuthenticator) -> (Status, String) {
+    let answer = passkey_answer(b, device).await;
+    post_login_answer(b, &answer).await
+}
+
+/// Posts a passkey login answer to /login/passkey; (status, Location).
+pub async fn post_login_answer(b: &Browser, answer: &str) -> (Status, String) {
+    let res = b
+        .post_form("/login/passkey", &[("credential", answer), ("next", "")])
+        .await;
+    (res.status(), location(&res))
+}
+
+/// How many passkeys are stored (all accounts).
+pub async fn passkey_count(db: &impl Db) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM passkeys")
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("count passkeys")
+}
+
+/// The stored passkeys' ids, oldest first.
+pub async fn passkey_ids(db: &impl Db) -> Vec<i64> {
+    sqlx::query_scalar("SELECT id FROM passkeys ORDER BY id")
+        .fetch_all(&*db.pool().await)
+        .await
+        .expect("passkey ids")
+}
+
+/// Puts every WebAuthn challenge past its expiry.
+pub async fn expire_challenges(db: &impl Db) {
+    sqlx::query("UPDATE webauthn_challenges SET expires_at = created_at - 1")
+        .execute(&*db.pool().await)
+        .await
+        .expect("expire challenges");
+}
