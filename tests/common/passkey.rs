@@ -3,11 +3,21 @@
 //! counts its signatures, and answers the site's challenges as a browser would pass
 //! them on. Plus the page-level steps the passkey stories repeat.
 
-use passkey_authenticator::{Authenticator, MemoryStore, UiHint, UserCheck, UserValidationMethod};
+use std::collections::BTreeMap;
+
+use passkey_authenticator::{
+    Authenticator, CredentialStore, DiscoverabilitySupport, StoreInfo, UiHint, UserCheck,
+    UserValidationMethod,
+};
 use passkey_client::{Client, DefaultClientData};
 use passkey_crypto::AvailableBackend;
-use passkey_types::ctap2::{Aaguid, Ctap2Error};
-use passkey_types::webauthn::{CredentialCreationOptions, CredentialRequestOptions};
+use passkey_types::ctap2::make_credential::{
+    Options, PublicKeyCredentialRpEntity, PublicKeyCredentialUserEntity,
+};
+use passkey_types::ctap2::{Aaguid, Ctap2Error, StatusCode};
+use passkey_types::webauthn::{
+    CredentialCreationOptions, CredentialRequestOptions, PublicKeyCredentialDescriptor,
+};
 use passkey_types::Passkey;
 use rocket::http::Status;
 use url::Url;
@@ -48,11 +58,87 @@ impl UserValidationMethod for Owner {
     }
 }
 
+/// The credentials a device holds, newest last. passkey-rs's own `MemoryStore` finds a
+/// credential only when the site lists it (`allowCredentials`), so it cannot answer a
+/// discoverable login, which lists none; this store then offers the newest credential
+/// it holds for the site, as a phone does when its owner picks one.
+#[derive(Clone, Default)]
+pub struct Keys {
+    /// By the order they were made (a counter), so "newest" is well defined.
+    held: BTreeMap<u64, Passkey>,
+    made: u64,
+}
+
+impl Keys {
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+}
+
+#[rocket::async_trait]
+impl CredentialStore for Keys {
+    type PasskeyItem = Passkey;
+
+    async fn find_credentials(
+        &self,
+        ids: Option<&[PublicKeyCredentialDescriptor]>,
+        rp_id: &str,
+        _user_handle: Option<&[u8]>,
+    ) -> Result<Vec<Passkey>, StatusCode> {
+        let mut found: Vec<Passkey> = self
+            .held
+            .values()
+            .rev()
+            .filter(|p| p.rp_id == rp_id)
+            .filter(|p| match ids {
+                Some(ids) if !ids.is_empty() => ids.iter().any(|d| d.id == p.credential_id),
+                // Discoverable: only credentials that keep their user handle.
+                _ => p.user_handle.is_some(),
+            })
+            .cloned()
+            .collect();
+        found.truncate(1);
+        if found.is_empty() {
+            Err(Ctap2Error::NoCredentials.into())
+        } else {
+            Ok(found)
+        }
+    }
+
+    async fn save_credential(
+        &mut self,
+        cred: Passkey,
+        _user: PublicKeyCredentialUserEntity,
+        _rp: PublicKeyCredentialRpEntity,
+        _options: Options,
+    ) -> Result<(), StatusCode> {
+        self.held.retain(|_, p| p.credential_id != cred.credential_id);
+        self.made += 1;
+        self.held.insert(self.made, cred);
+        Ok(())
+    }
+
+    async fn update_credential(&mut self, cred: &Passkey) -> Result<(), StatusCode> {
+        for p in self.held.values_mut() {
+            if p.credential_id == cred.credential_id {
+                *p = cred.clone();
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_info(&self) -> StoreInfo {
+        StoreInfo {
+            discoverability: DiscoverabilitySupport::ForcedDiscoverable,
+        }
+    }
+}
+
 /// A device with a platform authenticator, used from the browser at `PASSKEY_SITE`.
 #[derive(Clone)]
 pub struct SoftAuthenticator {
     /// The credentials it holds (discoverable ones, with their signature counters).
-    pub store: MemoryStore,
+    pub store: Keys,
     origin: Url,
 }
 
@@ -66,12 +152,12 @@ impl SoftAuthenticator {
     /// An authenticator for pages served from `origin`.
     pub fn new(origin: &str) -> SoftAuthenticator {
         SoftAuthenticator {
-            store: MemoryStore::new(),
+            store: Keys::default(),
             origin: Url::parse(origin).expect("origin"),
         }
     }
 
-    fn authenticator(&self) -> Authenticator<MemoryStore, Owner, AvailableBackend> {
+    fn authenticator(&self) -> Authenticator<Keys, Owner, AvailableBackend> {
         let mut authenticator = Authenticator::new(
             Aaguid::new_empty(),
             self.store.clone(),
