@@ -337,6 +337,62 @@ async fn a_removed_passkey_no_longer_logs_in() {
 }
 
 #[rocket::async_test]
+async fn a_challenge_from_one_instance_is_answered_on_another_and_only_once() {
+    let app = spawn().await;
+    let (b, email, mut device) = author_with_passkey(&app, "Ann").await;
+
+    // A passkey login: the challenge comes from one instance, the answer reaches two
+    // others at the same moment (a retried request behind a load balancer).
+    let answer = passkey_answer(&b, &mut device).await;
+    assert_eq!(challenge_count(&app).await, 1, "kept in the database");
+    let (second, third) = (app.new_browser().await, app.new_browser().await);
+    let fields = [("credential", answer.as_str()), ("next", "")];
+    let (one, two) = rocket::tokio::join!(
+        post_form_via(&second, &b, "/login/passkey", &fields),
+        post_form_via(&third, &b, "/login/passkey", &fields),
+    );
+    let mut places = [one.1, two.1];
+    places.sort();
+    assert_eq!(places, ["/dashboard", "/login"], "exactly one login");
+    assert_eq!(
+        second.is_logged_in().await as u8 + third.is_logged_in().await as u8,
+        1
+    );
+    assert!(!b.is_logged_in().await);
+    assert_eq!(challenge_count(&app).await, 0, "used up");
+
+    // The second step: password and challenge on one instance, the passkey's answer on
+    // another.
+    let res = b.login(&email, PASSWORD).await;
+    assert_eq!(location(&res), "/login/verify");
+    drop(res);
+    let (status, json) = options(&b, "/login/verify/passkey/options").await;
+    assert_eq!(status, Status::Ok, "{json}");
+    let answer = device.get(&json).await.unwrap();
+    let fourth = app.new_browser().await;
+    let (status, to) = post_form_via(
+        &fourth,
+        &b,
+        "/login/verify/passkey",
+        &[("credential", &answer)],
+    )
+    .await;
+    assert_eq!((status, to.as_str()), (Status::SeeOther, "/dashboard"));
+    assert!(fourth.is_logged_in().await);
+    assert_eq!(
+        session_methods(&app).await.last().unwrap(),
+        "password+passkey"
+    );
+    // Back on the first instance, the same answer finds its login and challenge gone.
+    let res = b
+        .post_form("/login/verify/passkey", &[("credential", &answer)])
+        .await;
+    assert_eq!(location(&res), "/login");
+    drop(res);
+    assert!(!b.is_logged_in().await);
+}
+
+#[rocket::async_test]
 async fn a_copy_of_a_passkey_whose_counter_went_back_is_refused() {
     let app = spawn().await;
     let (b, _, mut device) = author_with_passkey(&app, "Ann").await;

@@ -23,7 +23,7 @@ use rocket::http::Status;
 use url::Url;
 
 use super::schema::Db;
-use super::{location, text_of, Browser};
+use super::{encode, location, text_of, Browser};
 
 /// The `site.url` of the passkey stories: WebAuthn's relying party is its host, which
 /// must be a domain name (localhost is one), never an IP address.
@@ -252,6 +252,36 @@ pub async fn post_login_answer(b: &Browser, answer: &str) -> (Status, String) {
         .post_form("/login/passkey", &[("credential", answer), ("next", "")])
         .await;
     (res.status(), location(&res))
+}
+
+/// Posts `fields` (with `from`'s CSRF token) to `path` on the instance `instance` runs,
+/// carrying every cookie `from` holds, as when a load balancer sends a browser's next
+/// request to another instance (same database and secret key). Cookies the answer sets
+/// stay with `instance`. Returns (status, Location).
+pub async fn post_form_via(
+    instance: &Browser,
+    from: &Browser,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (Status, String) {
+    let token = from.csrf_token().await;
+    let mut all: Vec<(&str, &str)> = vec![("csrf_token", &token)];
+    all.extend_from_slice(fields);
+    let cookies: Vec<_> = from.client.cookies().iter().cloned().collect();
+    let res = instance
+        .raw_request(path, &encode(&all))
+        .cookies(cookies)
+        .dispatch()
+        .await;
+    (res.status(), location(&res))
+}
+
+/// How many WebAuthn challenges are waiting (all browsers).
+pub async fn challenge_count(db: &impl Db) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM webauthn_challenges")
+        .fetch_one(&*db.pool().await)
+        .await
+        .expect("count challenges")
 }
 
 /// How many passkeys are stored (all accounts).
