@@ -419,6 +419,11 @@ async fn a_passkey_is_the_second_factor_the_site_requires_and_reset_2fa_removes_
     drop(res);
     assert!(!b.is_logged_in().await);
     let (_, page) = b.get_text("/account/security").await;
+    assert!(
+        visible_text(&page).contains("set up an authenticator app or add a passkey"),
+        "{}",
+        visible_text(&page)
+    );
     assert!(page.contains(">Add a passkey</button>"), "{page}");
     // Adding a passkey finishes the login.
     let mut device = SoftAuthenticator::default();

@@ -229,7 +229,7 @@ pub async fn begin_registration(
     let mut exclude = Vec::new();
     for row in store::list_of(at.db, user.id).await? {
         if let Ok(raw) = URL_SAFE_NO_PAD.decode(&row.credential_id) {
-            exclude.push(raw.into());
+            exclude.push(raw);
         }
     }
     let (options, state) = webauthn

@@ -34,8 +34,9 @@ pub enum Step {
     /// A code or a passkey is due at /login/verify (`passkey`: the account has one,
     /// `app`: it has an authenticator app).
     Verify { app: bool, passkey: bool },
-    /// The account must set up a factor at /account/security first.
-    Enrol,
+    /// The account must set up a factor at /account/security first (`passkey`: a
+    /// passkey is one it may choose, passkeys being on).
+    Enrol { passkey: bool },
 }
 
 /// Called once a password was verified for `user`: when the account has a second
@@ -53,7 +54,8 @@ pub async fn second_step(
     let (purpose, step) = if app || passkey {
         (PendingPurpose::Verify, Step::Verify { app, passkey })
     } else if mfa::required_for(&ctx.config.auth, user) {
-        (PendingPurpose::Enrol, Step::Enrol)
+        let passkey = ctx.passkeys.on();
+        (PendingPurpose::Enrol, Step::Enrol { passkey })
     } else {
         return Ok(None);
     };
@@ -84,11 +86,12 @@ pub fn step_reply(step: Step, note: &str) -> Reply {
                 format!("{note}{space}{how} to finish logging in."),
             ))
         }
-        Step::Enrol => Reply::Flash(Flash::success(
+        Step::Enrol { passkey } => Reply::Flash(Flash::success(
             Redirect::to(super::security::security_path()),
             format!(
                 "{note}{space}Your account must have a second factor: set up an authenticator \
-                 app to finish logging in."
+                 app{} to finish logging in.",
+                if passkey { " or add a passkey" } else { "" }
             ),
         )),
     }

@@ -112,7 +112,8 @@ impl CredentialStore for Keys {
         _rp: PublicKeyCredentialRpEntity,
         _options: Options,
     ) -> Result<(), StatusCode> {
-        self.held.retain(|_, p| p.credential_id != cred.credential_id);
+        self.held
+            .retain(|_, p| p.credential_id != cred.credential_id);
         self.made += 1;
         self.held.insert(self.made, cred);
         Ok(())
