@@ -857,6 +857,13 @@ impl Config {
         if a.providers.is_empty() {
             return Err("auth.providers: name at least one of \"local\", \"oidc\"".into());
         }
+        if a.uses(ProviderId::Passkey) {
+            return Err(
+                "auth.providers: \"passkey\" is not listed: passkeys come with \"local\" \
+                 (any local account may add them on /account/security)"
+                    .into(),
+            );
+        }
         if a.uses(ProviderId::Oidc) && a.oidc.is_none() {
             return Err("auth.oidc: required when auth.providers names \"oidc\"".into());
         }

@@ -61,6 +61,9 @@ pub enum AccountKind {
 pub enum ProviderId {
     Local,
     Oidc,
+    /// A local account's passkey alone (a discoverable WebAuthn credential). Not named
+    /// in `auth.providers`: it comes with "local".
+    Passkey,
 }
 
 impl AccountKind {
@@ -85,12 +88,13 @@ impl FromStr for AccountKind {
 }
 
 impl ProviderId {
-    pub const ALL: [ProviderId; 2] = [ProviderId::Local, ProviderId::Oidc];
+    pub const ALL: [ProviderId; 3] = [ProviderId::Local, ProviderId::Oidc, ProviderId::Passkey];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderId::Local => "local",
             ProviderId::Oidc => "oidc",
+            ProviderId::Passkey => "passkey",
         }
     }
 }
@@ -139,14 +143,20 @@ pub enum AuthMethod {
     RecoveryCode,
     /// An OpenID provider vouched.
     Oidc,
+    /// A password, then a passkey.
+    PasswordPasskey,
+    /// A passkey alone (it verified its user: a PIN or biometric on the device).
+    Passkey,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 4] = [
+    pub const ALL: [AuthMethod; 6] = [
         AuthMethod::Password,
         AuthMethod::PasswordTotp,
         AuthMethod::RecoveryCode,
         AuthMethod::Oidc,
+        AuthMethod::PasswordPasskey,
+        AuthMethod::Passkey,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -155,6 +165,8 @@ impl AuthMethod {
             AuthMethod::PasswordTotp => "password+totp",
             AuthMethod::RecoveryCode => "recovery-code",
             AuthMethod::Oidc => "oidc",
+            AuthMethod::PasswordPasskey => "password+passkey",
+            AuthMethod::Passkey => "passkey",
         }
     }
 
@@ -165,12 +177,20 @@ impl AuthMethod {
             AuthMethod::PasswordTotp => "password and authenticator app",
             AuthMethod::RecoveryCode => "password and recovery code",
             AuthMethod::Oidc => "single sign-on",
+            AuthMethod::PasswordPasskey => "password and passkey",
+            AuthMethod::Passkey => "passkey",
         }
     }
 
     /// Whether the login took a second factor here.
     pub fn has_second_factor(self) -> bool {
-        matches!(self, AuthMethod::PasswordTotp | AuthMethod::RecoveryCode)
+        matches!(
+            self,
+            AuthMethod::PasswordTotp
+                | AuthMethod::RecoveryCode
+                | AuthMethod::PasswordPasskey
+                | AuthMethod::Passkey
+        )
     }
 }
 

@@ -51,9 +51,19 @@ pub fn build(figment: Figment) -> Rocket<Build> {
                             keys::Keys::from_figment(rocket.figment())
                                 .secret_box(keys::Purpose::TotpSecrets),
                         );
+                        let passkeys = auth::passkey::Passkeys::from_config(&config);
+                        let providers = match passkeys.shared() {
+                            Some(rp) if providers.local().is_some() => providers
+                                .with_passkey(Arc::new(auth::passkey::PasskeyProvider::new(rp))),
+                            _ => providers,
+                        };
+                        if let (Err(why), Some(_)) = (passkeys.webauthn(), providers.local()) {
+                            log::warn!("{why}");
+                        }
                         Ok(rocket
                             .manage(config)
                             .manage(providers)
+                            .manage(passkeys)
                             .manage(csp)
                             .manage(mfa))
                     }

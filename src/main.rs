@@ -135,9 +135,9 @@ enum UserCommand {
         #[arg(long)]
         email: String,
     },
-    /// Remove a local account's second factors (authenticator app, recovery codes) and
-    /// end its sessions, for someone who lost them; they log in with the password alone
-    /// (and set up a factor again where the site requires one).
+    /// Remove a local account's second factors (authenticator app, recovery codes,
+    /// passkeys) and end its sessions, for someone who lost them; they log in with the
+    /// password alone (and set up a factor again where the site requires one).
     #[command(name = "reset-2fa")]
     Reset2fa {
         #[arg(long)]

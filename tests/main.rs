@@ -31,6 +31,7 @@ mod oidc_login;
 mod op_selftest;
 mod outage;
 mod page_cache;
+mod passkeys;
 mod posts;
 mod preview;
 mod props;

@@ -17,6 +17,8 @@ pub enum Name {
     MfaPending,
     /// New recovery codes, until the page that shows them once has done so.
     RecoveryCodes,
+    /// Names this browser's WebAuthn challenge (`auth::passkey`).
+    Passkey,
 }
 
 impl Name {
@@ -28,6 +30,7 @@ impl Name {
             Name::OidcPending => "quire_oidc",
             Name::MfaPending => "quire_mfa",
             Name::RecoveryCodes => "quire_codes",
+            Name::Passkey => "quire_passkey",
         }
     }
 
@@ -39,6 +42,7 @@ impl Name {
             Name::OidcPending => "__Host-quire_oidc",
             Name::MfaPending => "__Host-quire_mfa",
             Name::RecoveryCodes => "__Host-quire_codes",
+            Name::Passkey => "__Host-quire_passkey",
         }
     }
 
@@ -90,6 +94,7 @@ mod tests {
             Name::OidcPending,
             Name::MfaPending,
             Name::RecoveryCodes,
+            Name::Passkey,
         ] {
             assert_eq!(name.for_scheme(true), format!("__Host-{}", name.plain()));
             assert!(!name.for_scheme(false).starts_with("__"));

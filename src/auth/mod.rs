@@ -9,6 +9,7 @@ pub mod guards;
 pub mod local;
 pub mod mfa;
 pub mod oidc;
+pub mod passkey;
 pub mod password;
 pub mod session;
 pub mod totp;
@@ -41,6 +42,9 @@ pub enum LoginEntry {
     /// A button labelled "Log in with <label>" that sends the browser to the web layer's
     /// route for this provider, which starts a redirect-based login.
     Redirect { label: String },
+    /// A "Log in with a passkey" button: the browser's WebAuthn ceremony (a script), whose
+    /// answer posts to the web layer's passkey login route.
+    Passkey,
 }
 
 /// What the login form submitted.
@@ -63,6 +67,9 @@ pub enum LoginError {
     /// This provider does not take passwords.
     #[error("this provider does not accept passwords")]
     Unsupported,
+    /// A passkey's answer was refused; the message says why, for the person.
+    #[error("{0}")]
+    Passkey(String),
     #[error(transparent)]
     Internal(#[from] Error),
 }
@@ -92,6 +99,18 @@ pub trait IdentityProvider: Send + Sync + 'static {
         Err(LoginError::Unsupported)
     }
 
+    /// Checks a passkey's answer to the login challenge this browser was given (a
+    /// discoverable credential: it names the account). Other providers answer
+    /// `LoginError::Unsupported`.
+    async fn authenticate_passkey(
+        &self,
+        db: &Pool,
+        attempt: passkey::PasskeyAttempt<'_, '_>,
+    ) -> Result<Identity, LoginError> {
+        let _ = (db, attempt);
+        Err(LoginError::Unsupported)
+    }
+
     /// Where the browser goes once quire's own session of this provider has ended;
     /// `None` means quire's home page.
     async fn after_logout(&self, id_token: Option<&str>) -> Option<String> {
@@ -106,6 +125,7 @@ pub struct Providers {
     all: Vec<Arc<dyn IdentityProvider>>,
     local: Option<Arc<LocalProvider>>,
     oidc: Option<Arc<oidc::OidcProvider>>,
+    passkey: Option<Arc<passkey::PasskeyProvider>>,
 }
 
 impl Providers {
@@ -118,7 +138,24 @@ impl Providers {
         if let Some(o) = &oidc {
             all.push(o.clone());
         }
-        Providers { all, local, oidc }
+        Providers {
+            all,
+            local,
+            oidc,
+            passkey: None,
+        }
+    }
+
+    /// Adds passkey-only logins (after the others on the login page).
+    pub fn with_passkey(mut self, passkey: Arc<passkey::PasskeyProvider>) -> Self {
+        self.all.push(passkey.clone());
+        self.passkey = Some(passkey);
+        self
+    }
+
+    /// The provider of passkey-only logins, when passkeys are on.
+    pub fn passkey(&self) -> Option<&Arc<passkey::PasskeyProvider>> {
+        self.passkey.as_ref()
     }
 
     pub fn all(&self) -> &[Arc<dyn IdentityProvider>] {

@@ -45,6 +45,13 @@ pub async fn has_factor(db: &AnyPool, user: UserId) -> sqlx::Result<bool> {
     Ok(row.is_some())
 }
 
+/// Whether the account has a second factor of any kind: an authenticator app or a
+/// passkey (what `auth.mfa.require` asks for, and what a password login must be
+/// followed by).
+pub async fn has_any_factor(db: &AnyPool, user: UserId) -> sqlx::Result<bool> {
+    Ok(has_factor(db, user).await? || super::passkeys::has_passkey(db, user).await?)
+}
+
 /// Accepts a code of time step `step` for the factor: true only when no code of this
 /// step or a later one was accepted before. One UPDATE decides, so of two requests with
 /// one code (on any instances) one wins.
@@ -391,7 +398,8 @@ pub async fn delete_pending_of(db: &AnyPool, user: UserId) -> sqlx::Result<u64> 
 }
 
 /// What `quire user reset-2fa` does, in one transaction: removes the account's
-/// factors, set-ups, recovery codes, pending logins and sessions. Returns how many
+/// factors (authenticator app and passkeys), set-ups, recovery codes, pending logins
+/// and sessions. Returns how many
 /// sessions ended.
 pub async fn reset(db: &AnyPool, user: UserId) -> sqlx::Result<u64> {
     let mut tx = db.begin().await?;
@@ -400,6 +408,8 @@ pub async fn reset(db: &AnyPool, user: UserId) -> sqlx::Result<u64> {
         "totp_enrolments",
         "recovery_codes",
         "login_pending",
+        "passkeys",
+        "webauthn_challenges",
     ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
             .bind(user.0)

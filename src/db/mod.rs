@@ -10,6 +10,7 @@ pub mod media;
 pub mod oidc_sessions;
 pub mod outbox;
 pub mod page_generation;
+pub mod passkeys;
 pub mod posts;
 pub mod rate;
 pub mod resets;

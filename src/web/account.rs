@@ -376,7 +376,7 @@ pub(super) fn current_password_checked(
 ) -> Result<Status> {
     match current {
         Ok(true) => {}
-        Ok(false) | Err(LoginError::Invalid | LoginError::Unsupported) => {
+        Ok(false) | Err(LoginError::Invalid | LoginError::Unsupported | LoginError::Passkey(_)) => {
             errors.insert(
                 "current_password",
                 vec!["That is not your current password.".into()],

@@ -42,6 +42,8 @@ struct LoginValues {
 struct LoginPage {
     frame: Frame,
     password_form: bool,
+    /// The "Log in with a passkey" button (passkeys on for local accounts).
+    passkey: bool,
     redirects: Vec<RedirectEntry>,
     values: LoginValues,
     error: Option<String>,
@@ -57,10 +59,12 @@ fn login_page(
     error: Option<String>,
 ) -> Template {
     let mut password_form = false;
+    let mut passkey = false;
     let mut redirects = Vec::new();
     for p in providers.all() {
         match p.login_entry() {
             LoginEntry::PasswordForm => password_form = true,
+            LoginEntry::Passkey => passkey = true,
             LoginEntry::Redirect { label } => {
                 if let Some(href) = redirect_start(p.id(), &values.next) {
                     redirects.push(RedirectEntry { label, href })
@@ -73,6 +77,7 @@ fn login_page(
         LoginPage {
             frame,
             password_form,
+            passkey,
             redirects,
             values,
             error,
@@ -88,7 +93,7 @@ fn redirect_start(provider: ProviderId, next: &str) -> Option<String> {
     let next = local_path(next).map(str::to_string);
     match provider {
         ProviderId::Oidc => Some(uri!(super::oidc::start_login(next)).to_string()),
-        ProviderId::Local => None,
+        ProviderId::Local | ProviderId::Passkey => None,
     }
 }
 
@@ -189,7 +194,7 @@ async fn login(ctx: LoginContext<'_>, csrf: CsrfToken, form: CsrfForm<LoginForm>
             );
             return refuse(Status::TooManyRequests, msg, values);
         }
-        Err(LoginError::Unsupported) => return Err(Error::NotFound),
+        Err(LoginError::Unsupported | LoginError::Passkey(_)) => return Err(Error::NotFound),
         Err(LoginError::Internal(e)) => return Err(e),
     };
     // An account with a second factor (or one it must set up) gets no session yet.
@@ -423,6 +428,7 @@ mod tests {
             let page = LoginPage {
                 frame: frame(),
                 password_form: true,
+                passkey: false,
                 redirects: Vec::new(),
                 values: LoginValues::default(),
                 error: None,

@@ -8,6 +8,7 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::State;
 
 use super::Frame;
+use crate::auth::passkey::Passkeys;
 use crate::auth::session::{self, Start};
 use crate::auth::{Client, Providers, UserAgent};
 use crate::config::Config;
@@ -26,6 +27,8 @@ pub struct LoginContext<'r> {
     pub cookies: &'r CookieJar<'r>,
     pub providers: &'r Providers,
     pub config: &'r Config,
+    /// The passkey relying party (or why passkeys are off).
+    pub passkeys: &'r Passkeys,
     pub client: Client,
     pub agent: UserAgent,
     pub frame: Frame,
@@ -39,6 +42,7 @@ impl<'r> FromRequest<'r> for LoginContext<'r> {
         let db = try_outcome!(req.guard::<&Db>().await);
         let providers = try_outcome!(req.guard::<&State<Providers>>().await);
         let config = try_outcome!(req.guard::<&State<Config>>().await);
+        let passkeys = try_outcome!(req.guard::<&State<Passkeys>>().await);
         let client = try_outcome!(req.guard::<Client>().await);
         let agent = try_outcome!(req.guard::<UserAgent>().await);
         let frame = try_outcome!(req.guard::<Frame>().await);
@@ -47,6 +51,7 @@ impl<'r> FromRequest<'r> for LoginContext<'r> {
             cookies: req.cookies(),
             providers: providers.inner(),
             config: config.inner(),
+            passkeys: passkeys.inner(),
             client,
             agent,
             frame,
@@ -66,6 +71,7 @@ impl LoginContext<'_> {
         let method = match provider {
             ProviderId::Local => AuthMethod::Password,
             ProviderId::Oidc => AuthMethod::Oidc,
+            ProviderId::Passkey => AuthMethod::Passkey,
         };
         self.log_in_with(user, provider, method, remember).await
     }

@@ -14,9 +14,10 @@ use super::login_context::LoginContext;
 use super::{after_login, Frame, Reply};
 use crate::auth::csrf::{CsrfForm, CsrfToken};
 use crate::auth::mfa::{self, Against, CodeCheck, FirstStep, Mfa, Pending};
+use crate::auth::passkey::Passkeys;
 use crate::db::factors::{self, PendingPurpose};
 use crate::db::users::User;
-use crate::db::{now, sessions};
+use crate::db::{now, passkeys, sessions, Db};
 use crate::domain::{AuthMethod, ProviderId};
 use crate::error::Result;
 
@@ -30,10 +31,12 @@ pub fn verify_path() -> String {
 
 /// What a password step leads to when the account has (or must set up) a second factor.
 pub enum Step {
-    /// A code is due at /login/verify.
-    Verify,
-    /// The account must set up a factor at /account/security first.
-    Enrol,
+    /// A code or a passkey is due at /login/verify (`passkey`: the account has one,
+    /// `app`: it has an authenticator app).
+    Verify { app: bool, passkey: bool },
+    /// The account must set up a factor at /account/security first (`passkey`: a
+    /// passkey is one it may choose, passkeys being on).
+    Enrol { passkey: bool },
 }
 
 /// Called once a password was verified for `user`: when the account has a second
@@ -46,10 +49,13 @@ pub async fn second_step(
     next: &str,
 ) -> Result<Option<Step>> {
     let db = &ctx.db.0;
-    let (purpose, step) = if factors::has_factor(db, user.id).await? {
-        (PendingPurpose::Verify, Step::Verify)
+    let app = factors::has_factor(db, user.id).await?;
+    let passkey = ctx.passkeys.on() && passkeys::has_passkey(db, user.id).await?;
+    let (purpose, step) = if app || passkey {
+        (PendingPurpose::Verify, Step::Verify { app, passkey })
     } else if mfa::required_for(&ctx.config.auth, user) {
-        (PendingPurpose::Enrol, Step::Enrol)
+        let passkey = ctx.passkeys.on();
+        (PendingPurpose::Enrol, Step::Enrol { passkey })
     } else {
         return Ok(None);
     };
@@ -69,15 +75,23 @@ pub async fn second_step(
 pub fn step_reply(step: Step, note: &str) -> Reply {
     let space = if note.is_empty() { "" } else { " " };
     match step {
-        Step::Verify => Reply::Flash(Flash::success(
-            Redirect::to(verify_path()),
-            format!("{note}{space}Enter a code from your authenticator app to finish logging in."),
-        )),
-        Step::Enrol => Reply::Flash(Flash::success(
+        Step::Verify { app, passkey } => {
+            let how = match (app, passkey) {
+                (true, true) => "Use your passkey or enter a code from your authenticator app",
+                (false, true) => "Use your passkey",
+                _ => "Enter a code from your authenticator app",
+            };
+            Reply::Flash(Flash::success(
+                Redirect::to(verify_path()),
+                format!("{note}{space}{how} to finish logging in."),
+            ))
+        }
+        Step::Enrol { passkey } => Reply::Flash(Flash::success(
             Redirect::to(super::security::security_path()),
             format!(
                 "{note}{space}Your account must have a second factor: set up an authenticator \
-                 app to finish logging in."
+                 app{} to finish logging in.",
+                if passkey { " or add a passkey" } else { "" }
             ),
         )),
     }
@@ -88,15 +102,27 @@ struct VerifyPage {
     frame: Frame,
     error: Option<String>,
     minutes: i64,
+    /// The account has an authenticator app (the code form), a passkey (its button).
+    app: bool,
+    passkey: bool,
 }
 
-fn verify_page(frame: Frame, error: Option<String>) -> Template {
+/// Which second factors the pending login's account can use here: (app, passkey).
+async fn factors_of(ctx_db: &Db, passkeys: &Passkeys, user: &User) -> Result<(bool, bool)> {
+    let app = factors::has_factor(&ctx_db.0, user.id).await?;
+    let passkey = passkeys.on() && passkeys::has_passkey(&ctx_db.0, user.id).await?;
+    Ok((app, passkey))
+}
+
+fn verify_page(frame: Frame, error: Option<String>, (app, passkey): (bool, bool)) -> Template {
     Template::render(
         "login_verify.html",
         VerifyPage {
             frame,
             error,
             minutes: mfa::VERIFY_MINUTES,
+            app,
+            passkey,
         },
     )
 }
@@ -110,16 +136,24 @@ fn start_over() -> Reply {
 }
 
 #[get("/login/verify")]
-fn verify_form(frame: Frame, csrf: CsrfToken, pending: Option<Pending>) -> Reply {
-    match pending.map(|p| p.purpose()) {
-        Some(PendingPurpose::Verify) => {
-            Reply::Page((Status::Ok, verify_page(frame.with_csrf(csrf), None)))
+async fn verify_form(
+    db: &Db,
+    passkeys: &State<Passkeys>,
+    frame: Frame,
+    csrf: CsrfToken,
+    pending: Option<Pending>,
+) -> Result<Reply> {
+    Ok(match pending {
+        Some(p) if p.purpose() == PendingPurpose::Verify => {
+            let factors = factors_of(db, passkeys, &p.user).await?;
+            Reply::Page((
+                Status::Ok,
+                verify_page(frame.with_csrf(csrf), None, factors),
+            ))
         }
-        Some(PendingPurpose::Enrol) => {
-            Reply::Redirect(Redirect::to(super::security::security_path()))
-        }
+        Some(_) => Reply::Redirect(Redirect::to(super::security::security_path())),
         None => start_over(),
-    }
+    })
 }
 
 #[derive(FromForm)]
@@ -143,8 +177,12 @@ async fn verify(
         )));
     }
     let code = form.0.code.trim().to_string();
+    let factors = factors_of(ctx.db, ctx.passkeys, &pending.user).await?;
     let refuse = |status: Status, msg: String| {
-        Ok(Reply::Page((status, verify_page(frame.clone(), Some(msg)))))
+        Ok(Reply::Page((
+            status,
+            verify_page(frame.clone(), Some(msg), factors),
+        )))
     };
     if code.is_empty() {
         return refuse(

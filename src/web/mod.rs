@@ -14,6 +14,7 @@ pub mod login_verify;
 pub mod media;
 pub mod oidc;
 pub mod page_cache;
+pub mod passkeys;
 pub mod password;
 pub mod paths;
 pub mod preview;
@@ -55,6 +56,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(login_verify::routes());
     routes.extend(security::routes());
     routes.extend(media::routes());
+    routes.extend(passkeys::routes());
     routes
 }
 

@@ -207,6 +207,7 @@ async fn callback(ctx: LoginContext<'_>, params: Callback) -> Result<Reply> {
         client,
         agent,
         frame,
+        ..
     } = ctx;
     let Some(oidc) = providers.oidc() else {
         return Err(Error::NotFound);

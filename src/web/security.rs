@@ -58,7 +58,7 @@ pub enum Who {
 }
 
 impl Who {
-    fn user(&self) -> &User {
+    pub(super) fn user(&self) -> &User {
         match self {
             Who::Session(s) => &s.user,
             Who::Enrolling(p) => &p.user,
@@ -67,7 +67,7 @@ impl Who {
 
     /// Whether a proof is fresh enough for a sensitive change: the password of an
     /// enrolling account was just given (its pending login lasts less than the window).
-    async fn fresh(&self, db: &Db) -> Result<bool> {
+    pub(super) async fn fresh(&self, db: &Db) -> Result<bool> {
         match self {
             Who::Session(s) => mfa::fresh(&db.0, s.session_id).await,
             Who::Enrolling(_) => Ok(true),
@@ -118,6 +118,18 @@ struct SecurityPage {
     code_error: Option<String>,
     /// Where an enrolling account goes once set up.
     next: String,
+    passkeys: Vec<PasskeyView>,
+    /// Why passkeys are off on this site (no usable `site.url`); None when they are on.
+    passkeys_off: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PasskeyView {
+    id: i64,
+    name: String,
+    added: String,
+    /// "never" before its first login.
+    last_used: String,
 }
 
 /// The page. `code_error` is the enrolment form's message after a refused code.
@@ -154,6 +166,21 @@ async fn page(
                 Who::Enrolling(p) => after_login(&p.row.next),
                 Who::Session(_) => after_login(""),
             },
+            passkeys: crate::db::passkeys::list_of(&db.0, user.id)
+                .await?
+                .into_iter()
+                .map(|p| PasskeyView {
+                    id: p.id,
+                    name: p.name,
+                    added: human_time(at(p.created_at)),
+                    last_used: if p.last_used_at == 0 {
+                        "never".into()
+                    } else {
+                        human_time(at(p.last_used_at))
+                    },
+                })
+                .collect(),
+            passkeys_off: ctx.passkeys.webauthn().err().map(str::to_string),
         },
     ))
 }
@@ -224,7 +251,7 @@ async fn security(
 }
 
 /// Off to the step-up page, to come back here.
-fn ask_for_proof() -> Reply {
+pub(super) fn ask_for_proof() -> Reply {
     Reply::Flash(Flash::error(
         Redirect::to(confirm_path()),
         "Confirm it is you first: enter your password or a code.",
@@ -389,7 +416,10 @@ async fn remove_totp(
     if !mfa::fresh(&db.0, user.session_id).await? {
         return Ok(ask_for_proof());
     }
-    if mfa::required_for(&config.auth, &user.user) {
+    // A passkey is a second factor too: with one, the app may go.
+    if mfa::required_for(&config.auth, &user.user)
+        && !crate::db::passkeys::has_passkey(&db.0, user.user.id).await?
+    {
         return Ok(Reply::Flash(Flash::error(
             Redirect::to(security_path()),
             "This site requires your account to have a second factor, so the authenticator \
@@ -588,7 +618,8 @@ async fn confirm(
         .await
         {
             Ok(true) => Ok(None),
-            Ok(false) | Err(LoginError::Invalid | LoginError::Unsupported) => Err((
+            Ok(false)
+            | Err(LoginError::Invalid | LoginError::Unsupported | LoginError::Passkey(_)) => Err((
                 Status::Unauthorized,
                 "That is not your password.".to_string(),
             )),

@@ -16,6 +16,7 @@ pub mod load;
 pub mod mfa;
 pub mod oidc;
 pub mod op;
+pub mod passkey;
 pub mod process;
 pub mod schema;
 pub mod smtp;

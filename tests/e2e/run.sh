@@ -17,7 +17,8 @@
 # scheduled a minute ahead and found once due), a password reset by mail (from the
 # forgot page to the new password), an author's authenticator app (set up from the QR
 # code's secret, recovery codes, a login with the password then a code, a used code
-# refused), an image (uploaded from the post form, an SVG and HTML named .png refused,
+# refused), a passkey (registered with Chromium's virtual authenticator on a third quire
+# addressed as localhost, then a login with it alone), an image (uploaded from the post form, an SVG and HTML named .png refused,
 # the post showing it with srcset, on a phone too, /media listing it) and the
 # organisation's flows in the browser, and stops everything at the end.
 # Screenshots of the main pages at 390 px and 1280 px go to E2E_SCREENSHOTS (default

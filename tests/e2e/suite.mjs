@@ -11,6 +11,10 @@
 //   - node oidc-provider (tests/interop/op.mjs) on 127.0.0.1, and a second quire with
 //     providers ["oidc"] pointed at it, addressed as localhost, so the trip to the OP
 //     and back is cross-site, as in production,
+//   - a third quire with local accounts for passkeys, addressed as localhost with
+//     site.url its own address (WebAuthn's relying party id is a domain, never an IP;
+//     localhost is a secure context over plain HTTP), where Chromium's virtual
+//     authenticator (DevTools protocol) makes and uses a passkey,
 // then the browser, and stops everything at the end.
 //
 // Every quire page the browser lands on is checked: status, no console error, no
@@ -51,6 +55,7 @@ const version = (dir, pkg) => JSON.parse(readFileSync(join(dir, 'node_modules', 
 // Set at start-up.
 let LOCAL = ''; // the local-accounts quire
 let ORG = ''; // the OIDC quire
+let PASSKEYS = ''; // the local-accounts quire for passkeys
 let OP = ''; // the OP's issuer
 let QUIRE_ORIGINS = new Set();
 let OP_ORIGIN = '';
@@ -60,9 +65,10 @@ let browser = null;
 await begin('e2e', async (work) => {
   const bin = env('QUIRE_BIN');
   console.log(`e2e: playwright-core ${version(HERE, 'playwright-core')}, oidc-provider ${version(INTEROP_DIR, 'oidc-provider')}, node ${process.version}, ${bin}`);
-  const [localPort, oidcPort, opPort, smtpPort] = await freePorts(4);
+  const [localPort, oidcPort, opPort, smtpPort, passkeyPort] = await freePorts(5);
   LOCAL = `http://127.0.0.1:${localPort}`;
   ORG = `http://localhost:${oidcPort}`;
+  PASSKEYS = `http://localhost:${passkeyPort}`;
   const clientSecret = randomBytes(24).toString('base64url');
   // The OP's devInteractions give it its own login and consent pages.
   const op = startOp(work, {
@@ -74,7 +80,7 @@ await begin('e2e', async (work) => {
   });
   OP = op.issuer;
   SMTP = startSmtp(work, { port: smtpPort });
-  QUIRE_ORIGINS = new Set([new URL(LOCAL).origin, new URL(ORG).origin]);
+  QUIRE_ORIGINS = new Set([new URL(LOCAL).origin, new URL(ORG).origin, new URL(PASSKEYS).origin]);
   OP_ORIGIN = new URL(OP).origin;
   // Release profile, each with its own database folder and secret key. argon2 is lowered
   // for speed only; the production parameters are checked by the Rust tests.
@@ -95,7 +101,15 @@ await begin('e2e', async (work) => {
     profile: 'release',
     auth: `{providers=["oidc"],${argon},oidc={issuer="${OP}",client_id="${CLIENT_ID}",client_secret="${clientSecret}",redirect_url="${ORG}/oidc/callback",display_name="Example IdP",scopes=["openid","email","profile","groups"]}}`,
   });
-  await waitHealthy([op, SMTP, local, org]);
+  const passkeys = startQuire(work, {
+    name: 'passkeys',
+    bin,
+    port: passkeyPort,
+    profile: 'release',
+    auth: `{providers=["local"],signup=true,${argon}}`,
+    site: `{url="${PASSKEYS}"}`,
+  });
+  await waitHealthy([op, SMTP, local, org, passkeys]);
 
   rmSync(SHOTS, { recursive: true, force: true });
   mkdirSync(SHOTS, { recursive: true });
@@ -1280,6 +1294,69 @@ await scenario('author: an authenticator app as a second factor', async () => {
   check(sessions.length === 1, 'and it is the only session (setting up the app ended the others, the logout its own)', JSON.stringify(sessions));
   await navigate(tab, () => page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: 'Log out' }).click());
   await landed(tab, 'logged out after the code', { path: '/' });
+  await noteMisses(tab);
+  await tab.context.close();
+});
+
+const keyholder = {
+  name: 'Radia Perlman',
+  email: `radia-${stamp}@example.org`,
+  password: 'spanning tree algorhyme 1985',
+};
+
+await scenario('author: a passkey registered, then a login with it alone', async () => {
+  const tab = await newTab('author with a passkey');
+  const { page } = tab;
+  // Chromium's virtual authenticator: a platform authenticator that keeps discoverable
+  // credentials and verifies its user (as a laptop's fingerprint reader would).
+  const cdp = await tab.context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+  });
+  const p = (path) => `${PASSKEYS}${path}`;
+  await navigate(tab, () => page.goto(p('/signup')));
+  await landed(tab, 'signup page (passkeys)', { path: '/signup' });
+  await page.getByLabel('Email').fill(keyholder.email);
+  await page.getByLabel('Name').fill(keyholder.name);
+  await page.getByLabel('Password').fill(keyholder.password);
+  await navigate(tab, () => page.getByRole('button', { name: 'Sign up' }).click());
+  await landed(tab, 'the dashboard after signup (passkeys)', { path: '/dashboard' });
+
+  await navigate(tab, () => page.goto(p('/account/security')));
+  await landed(tab, 'the security page, to add a passkey', { path: '/account/security' });
+  const add = page.getByRole('button', { name: 'Add a passkey' });
+  gate(await add.isVisible(), 'the script shows the "Add a passkey" button', await mainText(page));
+  await page.getByLabel('Name of the new passkey').fill('This laptop');
+  await navigate(tab, () => add.click());
+  await landed(tab, 'the security page, passkey added', { path: '/account/security' });
+  check((await flash(page)).startsWith('Your passkey “This laptop” is added'), 'the passkey is added: "Your passkey “This laptop” is added ..."', await flash(page));
+  const listed = await page.locator('#passkeys li').allInnerTexts();
+  check(listed.length === 1 && /This laptop/.test(listed[0]) && /last used never/.test(listed[0]),
+    'the page lists it by name, "last used never"', JSON.stringify(listed));
+  const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+  check(credentials.length === 1 && credentials[0].isResidentCredential && credentials[0].rpId === 'localhost',
+    'the authenticator holds one discoverable credential for the relying party "localhost"', JSON.stringify(credentials.map((c) => ({ rpId: c.rpId, resident: c.isResidentCredential }))));
+  await shoot(tab, 'security-passkey');
+
+  await navigate(tab, () => page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: 'Log out' }).click());
+  await landed(tab, 'logged out (passkeys)', { path: '/' });
+  await navigate(tab, () => page.goto(p('/login')));
+  await landed(tab, 'login page (passkeys)', { path: '/login' });
+  const login = page.getByRole('button', { name: 'Log in with a passkey' });
+  gate(await login.isVisible(), 'the login page shows "Log in with a passkey"', await mainText(page));
+  await shoot(tab, 'login-passkey');
+  // No email typed: the authenticator offers the site's discoverable credential.
+  await navigate(tab, () => login.click());
+  await landed(tab, 'after the passkey', { path: '/dashboard' });
+  check(await flash(page) === `Welcome back, ${keyholder.name}.`, 'the passkey alone logs in: "Welcome back"', `${await flash(page)} / ${await mainText(page)}`);
+  await navigate(tab, () => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Account' }).click());
+  await landed(tab, 'the account page after the passkey', { path: '/account' });
+  const sessions = await page.locator('ul.sessions > li').allInnerTexts();
+  const current = sessions.find((s) => /This browser/.test(s)) ?? '';
+  check(/logged in with passkey/.test(current), '/account shows this session was made with "passkey"', JSON.stringify(sessions));
+  await navigate(tab, () => page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: 'Log out' }).click());
+  await landed(tab, 'logged out after the passkey', { path: '/' });
   await noteMisses(tab);
   await tab.context.close();
 });
