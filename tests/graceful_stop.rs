@@ -26,7 +26,6 @@ const ARGON2_KIB: u32 = 8192;
 const ARGON2_PASSES: u32 = 1;
 
 #[rocket::async_test]
-#[ignore = "under the whole suite on PostgreSQL a login in flight at SIGTERM got no reply (Rocket: shutdown failed); run with --ignored"]
 async fn sigterm_lets_every_login_in_flight_finish_then_exits_0() {
     let dir = tempfile::tempdir().expect("temp dir");
     let database = TestDatabase::create(dir.path());
