@@ -17,6 +17,15 @@ fn with_site(f: Figment) -> Figment {
     f.merge(("site.url", PASSKEY_SITE))
 }
 
+/// Sends a passkey's answer as the second step of a login; where it leads (a redirect).
+async fn second_step(b: &Browser, answer: &str) -> String {
+    let res = b
+        .post_form("/login/verify/passkey", &[("credential", answer)])
+        .await;
+    assert_eq!(res.status(), Status::SeeOther);
+    location(&res)
+}
+
 async fn spawn() -> TestApp {
     TestApp::spawn_with(with_site).await
 }
@@ -40,11 +49,7 @@ async fn password_then_passkey(
     let (status, json) = options(&b, "/login/verify/passkey/options").await;
     assert_eq!(status, Status::Ok, "{json}");
     let answer = device.get(&json).await.unwrap();
-    let res = b
-        .post_form("/login/verify/passkey", &[("credential", &answer)])
-        .await;
-    assert_eq!(location(&res), "/dashboard");
-    drop(res);
+    assert_eq!(second_step(&b, &answer).await, "/dashboard");
     b
 }
 
@@ -136,12 +141,7 @@ async fn after_the_password_a_passkey_is_the_second_factor() {
     let (status, json) = options(&b, "/login/verify/passkey/options").await;
     assert_eq!(status, Status::Ok, "{json}");
     let answer = device.get(&json).await.unwrap();
-    let res = b
-        .post_form("/login/verify/passkey", &[("credential", &answer)])
-        .await;
-    assert_eq!(res.status(), Status::SeeOther);
-    assert_eq!(location(&res), "/dashboard");
-    drop(res);
+    assert_eq!(second_step(&b, &answer).await, "/dashboard");
     assert!(b.is_logged_in().await);
     assert_eq!(
         session_methods(&app).await.last().unwrap(),
@@ -152,11 +152,7 @@ async fn after_the_password_a_passkey_is_the_second_factor() {
     let stranger = app.new_browser().await;
     let (status, _) = options(&stranger, "/login/verify/passkey/options").await;
     assert_eq!(status, Status::Unauthorized);
-    let res = stranger
-        .post_form("/login/verify/passkey", &[("credential", &answer)])
-        .await;
-    assert_eq!(location(&res), "/login");
-    drop(res);
+    assert_eq!(second_step(&stranger, &answer).await, "/login");
     assert!(!stranger.is_logged_in().await);
 }
 
@@ -245,11 +241,7 @@ async fn a_challenge_of_another_browser_account_or_session_is_refused() {
     let (status, json) = options(&ann_session, "/login/verify/passkey/options").await;
     assert_eq!(status, Status::Ok);
     let answer = ann_device.get(&json).await.unwrap();
-    let res = ann_session
-        .post_form("/login/verify/passkey", &[("credential", &answer)])
-        .await;
-    assert_eq!(location(&res), "/dashboard");
-    drop(res);
+    assert_eq!(second_step(&ann_session, &answer).await, "/dashboard");
     let res = ann_session
         .post_form(
             "/account/security/passkeys",
@@ -384,11 +376,7 @@ async fn a_challenge_from_one_instance_is_answered_on_another_and_only_once() {
         "password+passkey"
     );
     // Back on the first instance, the same answer finds its login and challenge gone.
-    let res = b
-        .post_form("/login/verify/passkey", &[("credential", &answer)])
-        .await;
-    assert_eq!(location(&res), "/login");
-    drop(res);
+    assert_eq!(second_step(&b, &answer).await, "/login");
     assert!(!b.is_logged_in().await);
 }
 
