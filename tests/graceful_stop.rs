@@ -86,7 +86,14 @@ async fn sigterm_lets_every_login_in_flight_finish_then_exits_0() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Quire has read every one of them: the kernel holds no connection it has not accepted
+    // and no request bytes it has not read.
+    if let Some((queued, unread)) = quire.wait_until_read(Duration::from_secs(30)).await {
+        panic!(
+            "30 s on, {queued} connections still wait to be accepted and {unread} to be read:\n{}",
+            quire.stderr()
+        );
+    }
     quire.signal(libc::SIGTERM);
     let signalled = Instant::now();
 

@@ -117,6 +117,25 @@ impl Quire {
         assert_eq!(rc, 0, "kill({pid}, {signal})");
     }
 
+    /// Waits up to `within` until the kernel holds nothing for this instance to read: no
+    /// connection waits in its accept queue and every accepted one has had its bytes read.
+    /// A request that reached the machine but not yet the server (its task not yet run on a
+    /// busy machine) is not in flight; a stop closes such a connection unanswered, as any
+    /// server would. The counts from /proc/net/tcp when time ran out, or None.
+    pub async fn wait_until_read(&self, within: Duration) -> Option<(u64, u64)> {
+        let started = Instant::now();
+        loop {
+            let unread = unread_on(self.port);
+            if unread == (0, 0) {
+                return None;
+            }
+            if started.elapsed() >= within {
+                return Some(unread);
+            }
+            rocket::tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Its exit status, once it has exited; None while it still runs.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().expect("child status")
@@ -331,4 +350,33 @@ pub async fn integrity_check(url: &str) -> String {
         .map(|(r,)| r)
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// From /proc/net/tcp, for 127.0.0.1:`port`: the connections waiting in the listening
+/// socket's accept queue, and the accepted connections with bytes the server has not read.
+fn unread_on(port: u16) -> (u64, u64) {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let local = format!("0100007F:{port:04X}");
+    let (mut queued, mut unread) = (0, 0);
+    for line in table.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [_, address, _, state, queues, ..] = fields[..] else {
+            continue;
+        };
+        if address != local {
+            continue;
+        }
+        let rx = queues
+            .split_once(':')
+            .and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok())
+            .unwrap_or(0);
+        match state {
+            // LISTEN: rx_queue is the accept backlog.
+            "0A" => queued += rx,
+            // ESTABLISHED: bytes received and not yet read.
+            "01" if rx > 0 => unread += 1,
+            _ => {}
+        }
+    }
+    (queued, unread)
 }
