@@ -205,22 +205,33 @@ impl Source {
     }
 }
 
-/// The URLs from `start` (counting across every source) up to `limit` of them.
+/// How many public URLs each of `SOURCES` has at `now`: counted once a request, since
+/// each count reads every public post.
+async fn counts(db: &Db, now: OffsetDateTime) -> Result<Vec<i64>> {
+    let mut out = Vec::with_capacity(SOURCES.len());
+    for source in SOURCES {
+        out.push(source.count(db, now).await?);
+    }
+    Ok(out)
+}
+
+/// The URLs from `start` (counting across every source, whose sizes are `counts`) up to
+/// `limit` of them.
 async fn urls(
     db: &Db,
     base: &str,
     now: OffsetDateTime,
+    counts: &[i64],
     start: i64,
     limit: i64,
 ) -> Result<Vec<SitemapUrl>> {
     let mut out = Vec::new();
     let mut skip = start;
-    for source in SOURCES {
+    for (source, &count) in SOURCES.iter().zip(counts) {
         let want = limit - out.len() as i64;
         if want <= 0 {
             break;
         }
-        let count = source.count(db, now).await?;
         if skip >= count {
             skip -= count;
             continue;
@@ -229,14 +240,6 @@ async fn urls(
         skip = 0;
     }
     Ok(out)
-}
-
-async fn total(db: &Db, now: OffsetDateTime) -> Result<i64> {
-    let mut n = 0;
-    for source in SOURCES {
-        n += source.count(db, now).await?;
-    }
-    Ok(n)
 }
 
 #[derive(Responder)]
@@ -258,9 +261,10 @@ fn xml(body: String) -> Xml {
 async fn sitemap_xml(db: &Db, config: &State<Config>, base: BaseUrl) -> Result<Xml> {
     let per_file = config.site.sitemap_max_urls as i64;
     let now = current_time();
-    let total = total(db, now).await?;
+    let counts = counts(db, now).await?;
+    let total: i64 = counts.iter().sum();
     if total <= per_file {
-        let urls = urls(db, &base.0, now, 0, per_file).await?;
+        let urls = urls(db, &base.0, now, &counts, 0, per_file).await?;
         return Ok(xml(urlset(&urls)));
     }
     let files = (total + per_file - 1) / per_file;
@@ -288,7 +292,9 @@ async fn sitemap_part(db: &Db, config: &State<Config>, base: BaseUrl, name: &str
         .filter(|&n| n >= 1)
         .ok_or(Error::NotFound)?;
     let per_file = config.site.sitemap_max_urls as i64;
-    let urls = urls(db, &base.0, current_time(), (n - 1) * per_file, per_file).await?;
+    let now = current_time();
+    let counts = counts(db, now).await?;
+    let urls = urls(db, &base.0, now, &counts, (n - 1) * per_file, per_file).await?;
     if urls.is_empty() {
         return Err(Error::NotFound);
     }

@@ -1,0 +1,3 @@
+-- SQLite's migration 0018 widens two indexes for the sitemap's reads. PostgreSQL keeps a
+-- post's wide columns apart (TOAST), so reading every public post's updated_at from the
+-- rows is already cheap; it needs none.
