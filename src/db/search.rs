@@ -356,11 +356,14 @@ impl std::fmt::Debug for Ranked {
 }
 
 impl Cache {
+    /// The hits kept for `key` if they were ranked at page generation `version` or later
+    /// (generations only grow, so a later ranking is at least as fresh) and no scheduled
+    /// post has come due by `now`.
     fn get(&self, key: &str, version: i64, now: i64) -> Option<std::sync::Arc<Ranked>> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .iter()
-            .find(|(k, r)| k == key && r.version == version && r.due.is_none_or(|d| now < d))
+            .find(|(k, r)| k == key && r.version >= version && r.due.is_none_or(|d| now < d))
             .map(|(_, r)| r.clone())
     }
 
@@ -409,11 +412,14 @@ async fn ranked(
         return Ok(r);
     }
     let _ranking = pool.search_cache.ranking.lock().await;
-    // Another request may have ranked it (or something was written) meanwhile.
-    let version = search_version(pool).await?;
+    // Another request may have ranked it meanwhile: a ranking that began after this
+    // request arrived (its generation at least `version`) answers it too. Under a steady
+    // stream of writes the generation moves on while requests wait, and checking against
+    // the newest one made every waiter rank the same query again, one after another.
     if let Some(r) = pool.search_cache.get(&key, version, now) {
         return Ok(r);
     }
+    let version = search_version(pool).await?;
     let hits: Vec<(f64, Big, i64)> = match pool.backend {
         Backend::Sqlite => {
             let sql = format!(
