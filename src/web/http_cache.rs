@@ -142,8 +142,14 @@ pub fn compress(body: &[u8], coding: Coding, quality: u32) -> Option<Vec<u8>> {
         }
         Coding::Brotli => {
             let mut out = Vec::with_capacity(body.len() / 3);
+            // A window no larger than the body: the encoder sizes its tables by the
+            // window, and the default (4 MiB) made every page's compression allocate and
+            // clear megabytes.
+            let window = (usize::BITS - body.len().max(1).leading_zeros()).clamp(10, 22);
             let params = brotli::enc::BrotliEncoderParams {
                 quality: quality as i32,
+                lgwin: window as i32,
+                size_hint: body.len(),
                 ..Default::default()
             };
             brotli::BrotliCompress(&mut Cursor::new(body), &mut out, &params).ok()?;

@@ -30,6 +30,8 @@ use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{ContentType, Header, Method, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Responder, Response};
+use rocket::tokio::sync::futures::OwnedNotified;
+use rocket::tokio::sync::Notify;
 use rocket::{get, routes, Build, Rocket};
 use rocket_db_pools::Database;
 use serde::Deserialize;
@@ -158,10 +160,48 @@ pub struct PageCache {
     state: Mutex<State>,
     /// Held while a check runs, so that concurrent requests share one query.
     checking: rocket::tokio::sync::Mutex<()>,
+    /// The pages being rendered after a miss, by key: requests that miss the same page
+    /// meanwhile wait for that render (up to `RENDER_WAIT`) instead of all rendering it.
+    /// After a write empties the cache, a busy page otherwise had every request in
+    /// flight render it at once (the sitemap of a few thousand posts, dozens of times).
+    rendering: Rendering,
 }
 
-/// What a request that missed may store: its key and the epoch it was looked up in.
-struct Ticket(Option<(String, u64)>);
+type Rendering = Arc<Mutex<HashMap<String, Arc<Notify>>>>;
+
+/// The longest a request waits for another's render of the same page before rendering
+/// it itself.
+const RENDER_WAIT: Duration = Duration::from_secs(2);
+
+/// What a request that missed may store: its key and the epoch it was looked up in, and
+/// while it renders the page for others too, their wake-up.
+struct Ticket {
+    page: Option<(String, u64)>,
+    /// Only held: its drop is what matters.
+    _renderer: Option<Renderer>,
+}
+
+/// Held by the one request rendering a page others wait for; dropped with the request,
+/// whatever it answered, which wakes them (they find the page stored, or render it).
+struct Renderer {
+    key: String,
+    done: Arc<Notify>,
+    rendering: Rendering,
+}
+
+impl Drop for Renderer {
+    fn drop(&mut self) {
+        let mut map = self.rendering.lock().unwrap_or_else(|e| e.into_inner());
+        if map
+            .get(&self.key)
+            .is_some_and(|d| Arc::ptr_eq(d, &self.done))
+        {
+            map.remove(&self.key);
+        }
+        drop(map);
+        self.done.notify_waiters();
+    }
+}
 
 impl PageCache {
     pub fn new(config: PageCacheConfig) -> PageCache {
@@ -181,7 +221,25 @@ impl PageCache {
                 dirty: false,
             }),
             checking: rocket::tokio::sync::Mutex::new(()),
+            rendering: Rendering::default(),
         }
+    }
+
+    /// After a miss on `key`: the Renderer this request keeps when it is to render the
+    /// page for everyone, or the wait for the request already rendering it.
+    fn render_or_wait(&self, key: &str) -> Result<Renderer, OwnedNotified> {
+        let mut map = self.rendering.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(done) = map.get(key) {
+            // Made under the lock, before the renderer can finish: it cannot be missed.
+            return Err(done.clone().notified_owned());
+        }
+        let done = Arc::new(Notify::new());
+        map.insert(key.to_string(), done.clone());
+        Ok(Renderer {
+            key: key.to_string(),
+            done,
+            rendering: self.rendering.clone(),
+        })
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -398,12 +456,26 @@ impl<'r> FromRequest<'r> for Hit {
         let Some(db) = Db::fetch(req.rocket()) else {
             return Outcome::Forward(Status::NotFound);
         };
-        match cache.lookup(&db.0, &key).await {
-            Ok(entry) => Outcome::Success(Hit(entry)),
-            Err(epoch) => {
-                req.local_cache(|| Ticket(Some((key, epoch))));
-                Outcome::Forward(Status::NotFound)
-            }
+        let deadline = rocket::tokio::time::Instant::now() + RENDER_WAIT;
+        loop {
+            let epoch = match cache.lookup(&db.0, &key).await {
+                Ok(entry) => return Outcome::Success(Hit(entry)),
+                Err(epoch) => epoch,
+            };
+            let renderer = match cache.render_or_wait(&key) {
+                Ok(renderer) => Some(renderer),
+                Err(done) if rocket::tokio::time::Instant::now() < deadline => {
+                    let _ = rocket::tokio::time::timeout_at(deadline, done).await;
+                    continue;
+                }
+                // Waited long enough: render alongside rather than wait on.
+                Err(_) => None,
+            };
+            req.local_cache(|| Ticket {
+                page: Some((key, epoch)),
+                _renderer: renderer,
+            });
+            return Outcome::Forward(Status::NotFound);
         }
     }
 }
@@ -473,7 +545,14 @@ pub async fn fill(req: &Request<'_>, res: &mut Response<'_>) -> bool {
     let Some(cache) = req.rocket().state::<PageCache>() else {
         return false;
     };
-    let Ticket(Some((key, epoch))) = req.local_cache(|| Ticket(None)) else {
+    let Ticket {
+        page: Some((key, epoch)),
+        ..
+    } = req.local_cache(|| Ticket {
+        page: None,
+        _renderer: None,
+    })
+    else {
         return false;
     };
     if res.headers().contains("Content-Encoding") {
