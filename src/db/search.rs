@@ -344,9 +344,27 @@ const MAX_KEPT_HITS: usize = 600_000;
 #[derive(Debug, Default)]
 pub struct Cache {
     entries: std::sync::Mutex<std::collections::VecDeque<(String, std::sync::Arc<Ranked>)>>,
-    /// Held while ranking: requests that find nothing kept wait for the one ranking
-    /// instead of all ranking the same query at once (each holding every hit's row).
-    ranking: rocket::tokio::sync::Mutex<()>,
+    /// One lock per query being ranked: requests that find nothing kept wait for the one
+    /// ranking the same query instead of all ranking it at once. Different queries do
+    /// not wait on each other (one lock for all let a slow query hold up every search).
+    ranking: std::sync::Mutex<std::collections::HashMap<String, RankingLock>>,
+    /// Rankings at once, `RANKINGS_AT_ONCE`: each holds every hit of its query.
+    rankers: RankingSlots,
+}
+
+type RankingLock = std::sync::Arc<rocket::tokio::sync::Mutex<()>>;
+
+/// How many queries are ranked at once, per pool: what bounds the memory ranking takes
+/// (each holds 24 bytes a hit) while many different queries arrive together.
+const RANKINGS_AT_ONCE: usize = 2;
+
+#[derive(Debug)]
+struct RankingSlots(rocket::tokio::sync::Semaphore);
+
+impl Default for RankingSlots {
+    fn default() -> Self {
+        RankingSlots(rocket::tokio::sync::Semaphore::new(RANKINGS_AT_ONCE))
+    }
 }
 
 impl std::fmt::Debug for Ranked {
@@ -367,6 +385,36 @@ impl Cache {
             .map(|(_, r)| r.clone())
     }
 
+    /// The lock of `key`'s ranking, made when none is held.
+    fn ranking_lock(&self, key: &str) -> KeyLock<'_> {
+        let mut locks = self.ranking.lock().unwrap_or_else(|p| p.into_inner());
+        KeyLock {
+            cache: self,
+            key: key.to_string(),
+            lock: locks.entry(key.to_string()).or_default().clone(),
+        }
+    }
+}
+
+/// A request's hold on a query's ranking lock; dropped (also when the request is given
+/// up), it forgets the lock once no other request holds or waits for it.
+struct KeyLock<'a> {
+    cache: &'a Cache,
+    key: String,
+    lock: RankingLock,
+}
+
+impl Drop for KeyLock<'_> {
+    fn drop(&mut self) {
+        let mut locks = self.cache.ranking.lock().unwrap_or_else(|p| p.into_inner());
+        // The map's and this one: nobody else has it.
+        if std::sync::Arc::strong_count(&self.lock) == 2 {
+            locks.remove(&self.key);
+        }
+    }
+}
+
+impl Cache {
     fn put(&self, key: String, ranked: std::sync::Arc<Ranked>) {
         if ranked.hits.len() > MAX_KEPT_HITS / 2 {
             return;
@@ -411,14 +459,33 @@ async fn ranked(
     if let Some(r) = pool.search_cache.get(&key, version, now) {
         return Ok(r);
     }
-    let _ranking = pool.search_cache.ranking.lock().await;
-    // Another request may have ranked it meanwhile: a ranking that began after this
-    // request arrived (its generation at least `version`) answers it too. Under a steady
-    // stream of writes the generation moves on while requests wait, and checking against
-    // the newest one made every waiter rank the same query again, one after another.
-    if let Some(r) = pool.search_cache.get(&key, version, now) {
+    let held = pool.search_cache.ranking_lock(&key);
+    let _ranking = held.lock.lock().await;
+    rank_once(pool, query, &key, text, version, now).await
+}
+
+/// Under `key`'s ranking lock: its hits, from the cache when a ranking that began after
+/// the request arrived (at generation `arrived` or later) left them, else ranked now.
+async fn rank_once(
+    pool: &Pool,
+    query: &Query,
+    key: &str,
+    text: String,
+    arrived: i64,
+    now: i64,
+) -> sqlx::Result<std::sync::Arc<Ranked>> {
+    // Under a steady stream of writes the generation moves on while requests wait here;
+    // checking against the newest one made every waiter rank the same query again.
+    if let Some(r) = pool.search_cache.get(key, arrived, now) {
         return Ok(r);
     }
+    let _slot = pool
+        .search_cache
+        .rankers
+        .0
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
     let version = search_version(pool).await?;
     let hits: Vec<(f64, Big, i64)> = match pool.backend {
         Backend::Sqlite => {
@@ -464,7 +531,7 @@ async fn ranked(
     .await?;
     let due = (due > now).then_some(due);
     let ranked = std::sync::Arc::new(Ranked { version, due, hits });
-    pool.search_cache.put(key, ranked.clone());
+    pool.search_cache.put(key.to_string(), ranked.clone());
     Ok(ranked)
 }
 
