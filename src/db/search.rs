@@ -571,13 +571,15 @@ async fn page_hits(pool: &Pool, query: &Query, page: &[(f64, i64, i64)]) -> sqlx
     ) else {
         return Ok(Vec::new());
     };
-    // The ids are the database's own integers. On SQLite the range lets FTS5 skip to
-    // them; the list picks them out.
-    let ids = page
-        .iter()
-        .map(|h| h.2.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    // On SQLite the range lets FTS5 skip to the ids; the list picks them out. The ids
+    // are bound, so a page of n hits is one statement whatever its ids, and each
+    // connection's statement cache holds at most one per page length.
+    let ids = |first: usize| {
+        (first..first + page.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let (start, end) = (MARK_START.to_string(), MARK_END.to_string());
     let found: Vec<Hit> = match pool.backend {
         Backend::Sqlite => {
@@ -590,16 +592,19 @@ async fn page_hits(pool: &Pool, query: &Query, page: &[(f64, i64, i64)]) -> sqlx
                  FROM posts_fts CROSS JOIN posts p ON p.id = posts_fts.rowid \
                  JOIN users u ON u.id = p.author_id \
                  WHERE posts_fts MATCH $1 AND posts_fts.rowid BETWEEN $4 AND $5 \
-                 AND posts_fts.rowid IN ({ids})"
+                 AND posts_fts.rowid IN ({})",
+                ids(6)
             );
-            sqlx::query_as(&sql)
+            let mut select = sqlx::query_as(&sql)
                 .bind(query.fts5())
                 .bind(start)
                 .bind(end)
                 .bind(low)
-                .bind(high)
-                .fetch_all(&pool.inner)
-                .await?
+                .bind(high);
+            for hit in page {
+                select = select.bind(hit.2);
+            }
+            select.fetch_all(&pool.inner).await?
         }
         Backend::Postgres => {
             // ts_headline re-reads the whole text. Its parser drops anything that looks
@@ -620,15 +625,18 @@ async fn page_hits(pool: &Pool, query: &Query, page: &[(f64, i64, i64)]) -> sqlx
                  ts_headline('simple', replace(left(CASE WHEN p.body_text = '' THEN p.body_md \
                    ELSE p.body_text END, 100000), '<', $4), q, $3) AS snippet_marked \
                  FROM posts p JOIN users u ON u.id = p.author_id, \
-                 websearch_to_tsquery('simple', $1) q WHERE p.id IN ({ids})"
+                 websearch_to_tsquery('simple', $1) q WHERE p.id IN ({})",
+                ids(5)
             );
-            sqlx::query_as(&sql)
+            let mut select = sqlx::query_as(&sql)
                 .bind(query.websearch())
                 .bind(title_opts)
                 .bind(body_opts)
-                .bind(LT_STANDIN.to_string())
-                .fetch_all(&pool.inner)
-                .await?
+                .bind(LT_STANDIN.to_string());
+            for hit in page {
+                select = select.bind(hit.2);
+            }
+            select.fetch_all(&pool.inner).await?
         }
     };
     let mut found: std::collections::HashMap<i64, Hit> =
