@@ -232,3 +232,30 @@ async fn a_session_made_on_one_instance_works_on_another() {
     let (status, _) = dashboard_with(&other, cookie).await;
     assert_eq!(status, Status::SeeOther);
 }
+
+#[rocket::async_test]
+async fn expired_sessions_are_swept_at_most_once_a_minute() {
+    use quire::db::sessions::sweep_expired;
+    let app = TestApp::spawn().await;
+    let (b, email) = app.author("Ann").await;
+    let pool = app.db().await;
+    let now = time::OffsetDateTime::now_utc();
+
+    expire_sessions(&app).await;
+    assert_eq!(sweep_expired(&pool, now).await.unwrap(), Some(1));
+    assert_eq!(session_count(&app).await, 0);
+
+    // A burst of logins within the minute leaves the sweep alone.
+    assert_eq!(b.login(&email, PASSWORD).await.status(), Status::SeeOther);
+    expire_sessions(&app).await;
+    let later = now + time::Duration::seconds(59);
+    assert_eq!(sweep_expired(&pool, later).await.unwrap(), None);
+    assert_eq!(session_count(&app).await, 1);
+
+    // A minute on, the expired row goes; a live one stays.
+    let (_, _) = app.author("Bob").await;
+    let due = now + time::Duration::seconds(60);
+    assert_eq!(sweep_expired(&pool, due).await.unwrap(), Some(1));
+    assert_eq!(session_count(&app).await, 1);
+    assert!(!b.is_logged_in().await);
+}

@@ -44,6 +44,8 @@ pub struct Pool {
     pub backend: Backend,
     /// Ranked search hits of recent queries (db::search), checked against the database.
     pub search_cache: std::sync::Arc<search::Cache>,
+    /// When expired sessions were last removed (unix seconds; sessions::sweep_expired).
+    pub session_sweep: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,6 +118,7 @@ impl Pool {
             inner,
             backend,
             search_cache: Default::default(),
+            session_sweep: Default::default(),
         })
     }
 

@@ -212,6 +212,30 @@ pub async fn delete_expired(db: &AnyPool, now: OffsetDateTime) -> sqlx::Result<u
     Ok(done.rows_affected())
 }
 
+/// How often a login removes expired sessions. A session past its expiry is refused
+/// when it is looked up, whether or not its row is gone: removing them is only so the
+/// table does not grow, and once a minute is enough for that.
+const SWEEP_EVERY: i64 = 60;
+
+/// [`delete_expired`], at most once every [`SWEEP_EVERY`] seconds per pool, so a burst
+/// of logins does not make a burst of deletes. None when it was not yet due.
+pub async fn sweep_expired(pool: &super::Pool, now: OffsetDateTime) -> sqlx::Result<Option<u64>> {
+    use std::sync::atomic::Ordering;
+    let at = unix(now);
+    let last = pool.session_sweep.load(Ordering::Relaxed);
+    let due = at >= last + SWEEP_EVERY || at < last;
+    // One caller of those that found it due wins; the others leave the sweep to it.
+    if !due
+        || pool
+            .session_sweep
+            .compare_exchange(last, at, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return Ok(None);
+    }
+    delete_expired(pool, now).await.map(Some)
+}
+
 /// The raw ID token kept with a session; None when it was not made through OIDC (or
 /// the provider gave none) or the session is gone.
 pub async fn id_token(db: &AnyPool, id: SessionId) -> sqlx::Result<Option<String>> {

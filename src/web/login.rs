@@ -220,7 +220,7 @@ async fn login(ctx: LoginContext<'_>, csrf: CsrfToken, form: CsrfForm<LoginForm>
         ctx.cookies
             .add_private(local.device_cookie(&identity.user.email, ctx.client.https));
     }
-    sessions::delete_expired(&ctx.db.0, current_time()).await?;
+    sessions::sweep_expired(&ctx.db.0, current_time()).await?;
     let greeting = format!("Welcome back, {}.", identity.user.name);
     Ok(Reply::Flash(Flash::success(
         Redirect::to(after_login(&form.next)),
