@@ -437,8 +437,7 @@ impl LocalProvider {
 
         match self.verify_stored(db, email, password).await {
             Ok(Some(creds)) => {
-                throttle::release(db, &client_key).await?;
-                throttle::settle_success(db, target, now).await?;
+                throttle::succeeded(db, &client_key, target, now).await?;
                 self.upgrade_hash(db, &creds, password).await?;
                 Ok(creds)
             }

@@ -291,8 +291,7 @@ pub async fn check_code(
             return Ok((CodeCheck::Throttled { wait_seconds: wait }, None));
         }
     } else {
-        throttle::release(db, &client_row).await?;
-        throttle::settle_success(db, &account_row, now).await?;
+        throttle::succeeded(db, &client_row, &account_row, now).await?;
     }
     Ok((check, step))
 }

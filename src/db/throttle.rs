@@ -163,16 +163,33 @@ pub async fn release(db: &AnyPool, key: &str) -> sqlx::Result<()> {
 /// success ends the run of failures and the counter is forgotten; inside a burst it only
 /// releases its own reservation, so the burst's failures and lock stand.
 pub async fn settle_success(db: &AnyPool, key: &str, now: i64) -> sqlx::Result<()> {
-    let cleared = sqlx::query(
-        "DELETE FROM login_throttle WHERE key = $1 AND (in_flight <= 1 OR in_flight_at <= $2)",
+    // One key named twice is one row, released once.
+    succeeded(db, key, key, now).await
+}
+
+/// A success on both of an attempt's counters, in two statements rather than one per
+/// counter: the windowed one (`released`) takes its reservation back, and the
+/// consecutive one (`settled`) is settled as [`settle_success`] does. Both release
+/// first; the consecutive counter is then forgotten if no other reservation is in
+/// flight on it (one that came in meanwhile keeps it, as in a burst).
+pub async fn succeeded(db: &AnyPool, released: &str, settled: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE login_throttle SET \
+         failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END, \
+         in_flight = CASE WHEN in_flight > 0 THEN in_flight - 1 ELSE 0 END \
+         WHERE key IN ($1, $2)",
     )
-    .bind(key)
+    .bind(released)
+    .bind(settled)
+    .execute(db)
+    .await?;
+    sqlx::query(
+        "DELETE FROM login_throttle WHERE key = $1 AND (in_flight <= 0 OR in_flight_at <= $2)",
+    )
+    .bind(settled)
     .bind(now - IN_FLIGHT_STALE)
     .execute(db)
     .await?;
-    if cleared.rows_affected() == 0 {
-        release(db, key).await?;
-    }
     Ok(())
 }
 
