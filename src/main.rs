@@ -152,12 +152,22 @@ enum UserCommand {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MALLOC_ARENAS: i32 = 2;
 
+/// Blocks at least this large come from the kernel and go back to it when freed. glibc
+/// raises its threshold each time such a block is freed (up to 32 MiB), after which the
+/// large, short-lived buffers of a request (an upload's decoded image and its variants,
+/// a long page while it is rendered and compressed) stay in the heap once freed: under
+/// the soak's mixed load the highest RSS of each minute crept up from 106 to 124 MiB in
+/// five minutes, and with the threshold fixed it stayed between 102 and 107.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MALLOC_MMAP_THRESHOLD: i32 = 128 << 10;
+
 fn main() -> ExitCode {
     // Before any thread starts, so that no thread has taken an arena of its own yet.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; nothing else runs yet.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD);
     }
     let cli = Cli::parse();
     rocket::execute(async move {
