@@ -6,10 +6,13 @@
 --                      CSRF tokens (post writes and uploads)
 --   READS, SEARCHES    paths the mixed run reads, and search paths
 --   IMAGES             paths of the PNG files uploads send
+--   POST_RATE, UPLOAD_RATE  new posts and uploads a second, for each thread
 --   ACK                path prefix of this run's files: each thread appends one line per
 --                      acknowledged write ("post SLUG", "media ID") and per answer that
 --                      is not 2xx/3xx ("status CODE"), flushed at once
--- Mixed: 88% reads, 8% searches, 3% new posts, 1% uploads.
+-- Mixed: new posts and uploads at a steady rate whatever the throughput (each thread
+-- writes at the start of every second until it has made its share), and otherwise 91%
+-- reads and 9% searches.
 
 local function urlencode(s)
   return (s:gsub("[^%w%-_%.~]", function(c) return string.format("%%%02X", string.byte(c)) end))
@@ -18,6 +21,7 @@ end
 local FORM = "application/x-www-form-urlencoded"
 local BOUNDARY = "quire-soak-7d2f9c"
 local n, logins = 0, 0
+local started, posts_made, uploads_made = 0, 0, 0
 local ack
 local images = {}
 local body_md = urlencode(string.rep("A written garden paragraph with some words in it. ", 20))
@@ -30,6 +34,7 @@ end
 
 function init(args)
   math.randomseed(os.time() + (tid or 0) * 7919)
+  started = os.time()
   -- The threads start apart, so that no account has many logins in flight at once.
   logins = (tid or 0) * math.floor(#EMAILS / 2)
   ack = assert(io.open(ACK .. "-" .. (tid or 0), "a"))
@@ -83,15 +88,17 @@ if MODE == "login" then
 else
   request = function()
     n = n + 1
-    local r = math.random(1, 100)
-    if r <= 88 then
-      return wrk.format("GET", READS[(n % #READS) + 1])
-    elseif r <= 96 then
-      return wrk.format("GET", SEARCHES[(n % #SEARCHES) + 1])
-    elseif r <= 99 then
+    local due = os.time() - started + 1
+    if posts_made < due * POST_RATE then
+      posts_made = posts_made + 1
       return write()
-    else
+    elseif uploads_made < due * UPLOAD_RATE then
+      uploads_made = uploads_made + 1
       return upload()
+    elseif math.random(1, 100) <= 91 then
+      return wrk.format("GET", READS[(n % #READS) + 1])
+    else
+      return wrk.format("GET", SEARCHES[(n % #SEARCHES) + 1])
     end
   end
 end
