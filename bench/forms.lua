@@ -14,7 +14,15 @@ local n = 0
 -- Logins count on their own, so that in the mixed run too each thread goes round the
 -- accounts in turn (quire answers 429 to a sixth login in flight on one account).
 local logins = 0
-local body_md = urlencode(string.rep("A written garden paragraph with some words in it. ", 40))
+-- About 2 KB in paragraphs of about 40 words, the shape of the seeded posts: the mixed
+-- run's posts are the newest, so the home page measured after it (at 100,000 posts)
+-- lists them, and a page of the same shape compares like with like. (One long paragraph
+-- made each excerpt 2 KB and the home page two and a half times as long.)
+local paragraph = "The garden journey orchard island signal mirror ribbon copper river morning "
+  .. "harbour lantern meadow stone quiet winter thread window candle valley forest "
+  .. "letter bridge market shadow garden engine planet silver anchor canvas pocket "
+  .. "marble tunnel feather compass harvest."
+local body_md = urlencode(string.rep(paragraph .. "\n\n", 7))
 
 threads_made = 0
 function setup(thread)
