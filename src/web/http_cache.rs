@@ -142,10 +142,12 @@ pub fn compress(body: &[u8], coding: Coding, quality: u32) -> Option<Vec<u8>> {
         }
         Coding::Brotli => {
             let mut out = Vec::with_capacity(body.len() / 3);
-            // A window no larger than the body: the encoder sizes its tables by the
-            // window, and the default (4 MiB) made every page's compression allocate and
-            // clear megabytes.
-            let window = (usize::BITS - body.len().max(1).leading_zeros()).clamp(10, 22);
+            // A window no larger than the body, since the encoder sizes its ring buffer
+            // by it (the default of 4 MiB made every compression allocate megabytes), but
+            // of at least 17 bits: for windows of 16 bits or less at qualities 5 to 9 the
+            // brotli crate lacks the small hasher the format's reference uses and falls
+            // back to one with 32 MiB of tables, ten times slower for a 4 KiB page.
+            let window = (usize::BITS - body.len().max(1).leading_zeros()).clamp(17, 22);
             let params = brotli::enc::BrotliEncoderParams {
                 quality: quality as i32,
                 lgwin: window as i32,
@@ -396,6 +398,80 @@ mod tests {
         }
         for ct in [ContentType::PNG, ContentType::Plain, ContentType::SVG] {
             assert!(!compressible(&ct), "{ct}");
+        }
+    }
+
+    /// Bytes this thread holds from the allocator, and the most it held since the last
+    /// reset: what one call costs, whatever other tests do on their threads meanwhile.
+    mod counting {
+        use std::alloc::{GlobalAlloc, Layout, System};
+        use std::cell::Cell;
+
+        thread_local! {
+            static HELD: Cell<isize> = const { Cell::new(0) };
+            static PEAK: Cell<isize> = const { Cell::new(0) };
+        }
+
+        fn add(n: isize) {
+            // During thread teardown the counters may be gone; nothing is measured then.
+            let _ = HELD.try_with(|held| {
+                let now = held.get() + n;
+                held.set(now);
+                let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+            });
+        }
+
+        pub struct Counting;
+
+        unsafe impl GlobalAlloc for Counting {
+            unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+                add(layout.size() as isize);
+                System.alloc(layout)
+            }
+            unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+                add(layout.size() as isize);
+                System.alloc_zeroed(layout)
+            }
+            unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+                add(-(layout.size() as isize));
+                System.dealloc(ptr, layout)
+            }
+            unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+                add(new_size as isize - layout.size() as isize);
+                System.realloc(ptr, layout, new_size)
+            }
+        }
+
+        #[global_allocator]
+        static COUNTING: Counting = Counting;
+
+        /// The most bytes `f` held at once beyond what the thread held before it.
+        pub fn peak_of(f: impl FnOnce()) -> usize {
+            let before = HELD.with(Cell::get);
+            PEAK.with(|p| p.set(before));
+            f();
+            (PEAK.with(Cell::get) - before).max(0) as usize
+        }
+    }
+
+    #[test]
+    fn compressing_a_page_takes_a_few_mebibytes_at_most() {
+        // Pages as small as a post and as large as a sitemap, at the per-request and the
+        // stored quality: each compression is done on every render after a write.
+        let para = "<p>A quiet morning by the river, stones and a garden lantern.</p>\n";
+        for size in [600, 4 << 10, 30 << 10, 60 << 10, 200 << 10] {
+            let body = para.repeat(size / para.len() + 1).into_bytes();
+            for quality in [BROTLI_DYNAMIC, crate::web::page_cache::BROTLI_STORED] {
+                let peak = counting::peak_of(|| {
+                    compress(&body, Coding::Brotli, quality).unwrap();
+                });
+                assert!(
+                    peak < 4 << 20,
+                    "{} bytes at quality {quality}: {} KiB held at once",
+                    body.len(),
+                    peak >> 10
+                );
+            }
         }
     }
 
