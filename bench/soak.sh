@@ -2,7 +2,7 @@
 # Soak: quire in release on loopback under a bounded mixed load, 200 connections.
 #
 #   bench/soak.sh                     # 10 minutes
-#   SOAK_SECONDS=60 bench/soak.sh     # a short run
+#   SOAK_SECONDS=60 bench/soak.sh     # a short run (what .ci/run runs, last)
 #
 # Builds quire once (`cargo build --release --bin quire`; QUIRE_BIN=path skips it),
 # installs wrk when missing (Debian's package), and starts quire on 127.0.0.1 with a
@@ -31,8 +31,10 @@
 # socket errors and quire's peak RSS in the window (sampled every second). It fails
 # when any answer was not 2xx/3xx or went unanswered, when those peaks after the
 # warm-up (SOAK_WARMUP seconds, default a quarter of the run, at most 120) vary by more
-# than SOAK_RSS_SLACK (10) percent (largest over smallest), or when a write that quire acknowledged (a post's 303 to its page,
-# an upload's page naming its id) is missing from the database once quire has stopped.
+# than SOAK_RSS_SLACK (10) percent (largest over smallest), when quire does not exit 0 on
+# the SIGTERM that ends the run, or when a write that quire acknowledged (a post's 303 to
+# its page, an upload's page naming its id) is missing from the database once quire has
+# stopped.
 # SOAK_KEEP=1 keeps the temporary folder (database, log, wrk output).
 set -euo pipefail
 
@@ -74,10 +76,13 @@ fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/quire-soak.XXXXXX")"
 PID=""
 WRK_PIDS=()
+QUIRE_STATUS=0
+# SIGTERM, then quire's exit status: 0 once it drained what it had within its grace.
 stop_quire() {
   if [ -n "$PID" ]; then
     kill "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
+    QUIRE_STATUS=0
+    wait "$PID" 2>/dev/null || QUIRE_STATUS=$?
     PID=""
   fi
 }
@@ -244,6 +249,11 @@ if ! awk -v warm="$WARMUP" -v slack="$SLACK" '
       printf "peak RSS of each window after the warm-up: %d to %d MiB over %d windows (%.1f%%, at most %d%% allowed)\n", min, max, n, spread, slack
       exit spread > slack }' "$WORK/samples"; then
   say "FAIL: RSS was not flat after the warm-up"
+  FAILED=1
+fi
+echo "quire exited $QUIRE_STATUS after SIGTERM"
+if [ "$QUIRE_STATUS" != 0 ]; then
+  say "FAIL: quire exited $QUIRE_STATUS after SIGTERM (not drained within shutdown.grace)"
   FAILED=1
 fi
 python3 "$HERE/soak.py" check "$WORK/quire.sqlite" "$WORK/ack" || FAILED=1
