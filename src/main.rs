@@ -181,22 +181,60 @@ fn main() -> ExitCode {
     })
 }
 
+/// Serves until SIGTERM (or Ctrl-C) and every request in flight then has been answered
+/// (or the `shutdown.grace` and `shutdown.mercy` seconds ran out, which is an error); only
+/// then may the pool close, or those requests would fail.
+async fn serve(figment: rocket::figment::Figment) -> Result<(), String> {
+    use rocket::error::ErrorKind;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let rocket = quire::build(figment)
+        .ignite()
+        .await
+        .map_err(|e| format!("could not serve: {e}"))?;
+    let limits = &rocket.config().shutdown;
+    let grace = Duration::from_secs(limits.grace.into());
+    let mercy = Duration::from_secs(limits.mercy.into());
+    let shutdown = rocket.shutdown();
+    let requested = rocket::tokio::spawn(async move {
+        shutdown.await;
+        Instant::now()
+    });
+    let error = match rocket.launch().await {
+        Ok(rocket) => {
+            db::close_after_serving(&rocket, mercy).await;
+            return Ok(());
+        }
+        Err(error) => error,
+    };
+    // When SIGTERM lands while Rocket 0.5 is polling its accept loop, the loop ends
+    // before Rocket has seen the signal: it takes that for the server ending by itself
+    // and, finding connections still at work, gives up at once ("shutdown failed"), and
+    // those requests got no answer. Give them the grace and mercy Rocket would have.
+    if let ErrorKind::Shutdown(orbit, None) = error.kind() {
+        // At once in that case: the shutdown was requested, only not yet seen.
+        let requested = rocket::tokio::time::timeout(Duration::from_secs(1), requested).await;
+        if let Ok(Ok(at)) = requested {
+            // Rocket's own limit: a second after grace and mercy, connections are dropped.
+            let deadline = at + grace + mercy + Duration::from_secs(1);
+            while Arc::strong_count(orbit) > 1 && Instant::now() < deadline {
+                rocket::tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            if Arc::strong_count(orbit) == 1 {
+                db::close_after_serving(&**orbit, mercy).await;
+                return Ok(());
+            }
+        }
+    }
+    Err(format!("could not serve: {error}"))
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
     let figment = quire::secret_key::with_secret_key(config::figment())?;
     let config = Config::from_figment(&figment)?;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            // Returns once every request in flight at SIGTERM has been answered (or the
-            // `shutdown.grace` and `shutdown.mercy` seconds ran out, which is an error);
-            // only then may the pool close, or those requests would fail.
-            let rocket = quire::build(figment)
-                .launch()
-                .await
-                .map_err(|e| format!("could not serve: {e}"))?;
-            let mercy = std::time::Duration::from_secs(rocket.config().shutdown.mercy.into());
-            db::close_after_serving(&rocket, mercy).await;
-            Ok(())
-        }
+        Command::Serve => serve(figment).await,
         Command::Doctor { send_test_to } => {
             let mut ready = true;
             if let Some(oidc) = config.auth.active_oidc() {
